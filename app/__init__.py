@@ -1,0 +1,1 @@
+"""Slipway: a self-hosted deployment engine with a GraphQL API."""

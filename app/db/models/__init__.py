@@ -1,0 +1,7 @@
+"""All tables; importing this package registers them on ``Base.metadata``."""
+
+from app.db.models.api_keys import ApiKey
+from app.db.models.applications import Application
+from app.db.models.deployments import Deployment, DeploymentEvent
+
+__all__ = ["ApiKey", "Application", "Deployment", "DeploymentEvent"]

@@ -1,0 +1,45 @@
+"""Applications: where the source is, how to build it, how to run it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, IdMixin, UTCDateTime, utcnow
+
+
+class Application(IdMixin, Base):
+    __tablename__ = "applications"
+
+    name: Mapped[str] = mapped_column(String(100))
+    app_name: Mapped[str] = mapped_column(String(63), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="IDLE")
+    source_type: Mapped[str] = mapped_column(String(16))
+    repository: Mapped[str | None] = mapped_column(Text)
+    repository_username: Mapped[str | None] = mapped_column(String(200))
+    repository_password_enc: Mapped[str | None] = mapped_column(Text)
+    branch: Mapped[str | None] = mapped_column(String(255))
+    docker_image: Mapped[str | None] = mapped_column(String(500))
+    build_type: Mapped[str] = mapped_column(String(32), default="DOCKERFILE")
+    dockerfile: Mapped[str] = mapped_column(String(500), default="Dockerfile")
+    context_path: Mapped[str] = mapped_column(String(500), default=".")
+    build_args: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    env_enc: Mapped[str | None] = mapped_column(Text)  # encrypted {"KEY": "value"}
+    env_keys: Mapped[list[str]] = mapped_column(JSON, default=list)  # names only, for display
+    ports: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    mounts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    replicas: Mapped[int] = mapped_column(Integer, default=1)
+    cpu_limit: Mapped[float | None] = mapped_column(Float)
+    memory_limit: Mapped[int | None] = mapped_column(Integer)
+    health_check_command: Mapped[list[str] | None] = mapped_column(JSON)
+    health_check_path: Mapped[str | None] = mapped_column(String(500))
+    health_timeout: Mapped[float | None] = mapped_column(Float)
+    command: Mapped[list[str] | None] = mapped_column(JSON)
+    server_id: Mapped[str | None] = mapped_column(String(24))
+    build_server_id: Mapped[str | None] = mapped_column(String(24))
+    webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

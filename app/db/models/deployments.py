@@ -1,0 +1,56 @@
+"""Deployments and the events of their pipeline steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, IdMixin, UTCDateTime, utcnow
+
+
+class Deployment(IdMixin, Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        Index("ix_deployments_app_created", "application_id", "created_at"),
+        Index("ix_deployments_status", "status"),
+    )
+
+    application_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("applications.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="QUEUED")
+    trigger: Mapped[str] = mapped_column(String(16), default="MANUAL")
+    commit_sha: Mapped[str | None] = mapped_column(String(64))
+    image_ref: Mapped[str | None] = mapped_column(String(500))
+    log_path: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    server_id: Mapped[str | None] = mapped_column(String(24))
+    build_server_id: Mapped[str | None] = mapped_column(String(24))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class DeploymentEvent(Base):
+    """One pipeline step of one deployment: when it ran and how it ended."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    step: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,60 @@
+"""Queries on applications."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Application
+from app.errors import Conflict, NotFound
+
+
+def get(session: Session, app_id: str) -> Application | None:
+    return session.get(Application, app_id)
+
+
+def require(session: Session, app_id: str) -> Application:
+    app = session.get(Application, app_id)
+    if app is None:
+        raise NotFound(f"application {app_id!r} does not exist")
+    return app
+
+
+def lock(session: Session, app_id: str) -> Application:
+    """Load the row for update (serialises admission on PostgreSQL; SQLite locks the file)."""
+    app = session.scalars(
+        select(Application).where(Application.id == app_id).with_for_update()
+    ).first()
+    if app is None:
+        raise NotFound(f"application {app_id!r} does not exist")
+    return app
+
+
+def by_app_name(session: Session, app_name: str) -> Application | None:
+    return session.scalars(select(Application).where(Application.app_name == app_name)).first()
+
+
+def create(session: Session, **fields: Any) -> Application:
+    if by_app_name(session, fields["app_name"]) is not None:
+        raise Conflict(f"appName {fields['app_name']!r} is already used by another application")
+    app = Application(**fields)
+    session.add(app)
+    session.flush()
+    return app
+
+
+def page(session: Session, *, first: int, after: str | None) -> tuple[Sequence[Application], bool]:
+    """Newest first; ``after`` is the id of the last row of the previous page."""
+    query = select(Application).order_by(Application.id.desc()).limit(first + 1)
+    if after:
+        query = query.where(Application.id < after)
+    rows = session.scalars(query).all()
+    return rows[:first], len(rows) > first
+
+
+def by_ids(session: Session, ids: Sequence[str]) -> dict[str, Application]:
+    rows = session.scalars(select(Application).where(Application.id.in_(ids))).all()
+    return {row.id: row for row in rows}

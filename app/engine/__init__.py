@@ -1,0 +1,1 @@
+"""The deployment pipeline and what it needs to run one deployment."""

@@ -1,0 +1,59 @@
+"""What a running step sees: its inputs, the log writer, the cancel token, its results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.builders.base import Builder
+from app.engine.snapshot import DeploymentSnapshot
+from app.logs.writer import LogWriter
+from app.runtime.base import Release, Runtime
+from app.sources.base import GitClient
+from app.types import BuildType, CancelToken, LogStream, ServiceSpec
+
+
+@dataclass
+class Adapters:
+    """The external systems one deployment talks to (real ones, or fakes in unit tests)."""
+
+    git: GitClient
+    builders: dict[BuildType, Builder]
+    runtime: Runtime
+
+
+@dataclass
+class Workspace:
+    """Where an application's source lives between deployments (rebuilds reuse it)."""
+
+    root: Path
+
+    @property
+    def code(self) -> Path:
+        return self.root / "code"
+
+    def incoming(self, deployment_id: str) -> Path:
+        return self.root / f"incoming-{deployment_id}"
+
+
+@dataclass
+class RunContext:
+    deployment: DeploymentSnapshot
+    writer: LogWriter
+    cancel: CancelToken
+    adapters: Adapters
+    workspace: Workspace
+    health_timeout: float
+    endpoint_mode: str
+    commit_sha: str | None = None
+    image_ref: str | None = None
+    service: ServiceSpec | None = None
+    release: Release | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def log(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None:
+        """A LogFn for adapters: lines go to the current step."""
+        self.writer.write(message, stream=stream)
+
+    def say(self, message: str) -> None:
+        self.writer.system(message)

@@ -1,0 +1,166 @@
+"""Run one deployment: claim it, run its steps, and leave a row that tells the truth."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.crypto import Cipher
+from app.db.repos import applications, deployments, events
+from app.db.session import Database
+from app.engine.context import Adapters, RunContext, Workspace
+from app.engine.events import announce
+from app.engine.heartbeat import Heartbeat
+from app.engine.pipeline import steps_for
+from app.engine.snapshot import DeploymentSnapshot, snapshot
+from app.engine.steps import PipelineStep
+from app.errors import Cancelled, PipelineError
+from app.logs.bus.base import Bus
+from app.logs.writer import LogWriter, make_masker
+from app.settings import Settings
+from app.types import CancelToken, DeploymentStatus
+
+log = logging.getLogger(__name__)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: DeploymentStatus
+    error: str | None = None
+
+
+class Engine:
+    """Carries out deployments; safe to call from several worker threads at once."""
+
+    def __init__(
+        self, *, settings: Settings, db: Database, bus: Bus, cipher: Cipher, adapters: Adapters
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.cipher = cipher
+        self.adapters = adapters
+
+    def run(self, deployment_id: str) -> bool:
+        """Run the deployment if it can be claimed now; False when it must wait its turn."""
+        claimed = self._claim(deployment_id)
+        if claimed is None:
+            return False
+        snap, previous_sha = claimed
+        app_id = snap.app.id
+        announce(self.bus, deployment_id=snap.id, application_id=app_id, status="RUNNING")
+        cancel = CancelToken()
+        writer = LogWriter(
+            path=Path(snap.log_path), deployment_id=snap.id, bus=self.bus, secrets=snap.app.secrets
+        )
+        ctx = RunContext(
+            deployment=snap,
+            writer=writer,
+            cancel=cancel,
+            adapters=self.adapters,
+            workspace=Workspace(self.settings.work_dir / snap.app.app_name),
+            health_timeout=self.settings.health_timeout,
+            endpoint_mode=self.settings.endpoint_mode,
+            extra={"previous_commit_sha": previous_sha} if previous_sha else {},
+        )
+        hb = Heartbeat(
+            db=self.db,
+            deployment_id=snap.id,
+            cancel=cancel,
+            interval=self.settings.heartbeat_interval,
+        )
+        with hb:
+            outcome = self._execute(ctx)
+        self._finish(ctx, outcome)
+        return True
+
+    def _claim(self, deployment_id: str) -> tuple[DeploymentSnapshot, str | None] | None:
+        with self.db.session() as session:
+            dep = deployments.claim(
+                session,
+                deployment_id=deployment_id,
+                pid=os.getpid(),
+                worker=WORKER,
+                max_running=self.settings.max_concurrent_builds,
+            )
+            if dep is None:
+                return None
+            application = applications.require(session, dep.application_id)
+            previous = deployments.latest_fetched(session, application.id)
+            sha = previous.commit_sha if previous else None
+            return snapshot(application, dep, self.cipher), sha
+
+    def _execute(self, ctx: RunContext) -> Outcome:
+        snap = ctx.deployment
+        ctx.say(f"Deployment {snap.id} of {snap.app.app_name} started ({snap.trigger.value})")
+        try:
+            for step in steps_for(snap.app.source_type):
+                ctx.cancel.check()
+                self._run_step(ctx, step)
+        except Cancelled as exc:
+            return Outcome(DeploymentStatus.CANCELLED, str(exc))
+        except PipelineError as exc:
+            return Outcome(DeploymentStatus.ERROR, str(exc))
+        except Exception as exc:
+            log.exception("deployment %s failed unexpectedly", snap.id)
+            return Outcome(DeploymentStatus.ERROR, f"internal error: {exc.__class__.__name__}")
+        return Outcome(DeploymentStatus.DONE)
+
+    def _run_step(self, ctx: RunContext, step: PipelineStep) -> None:
+        name = step.step.value
+        ctx.writer.step = name
+        with self.db.session() as session:
+            event = events.start(session, deployment_id=ctx.deployment.id, step=name)
+        ctx.say(f"==> {name}")
+        outcome, message = "ERROR", None
+        try:
+            step.run(ctx)
+            outcome = "DONE"
+        except Cancelled as exc:
+            outcome, message = "CANCELLED", str(exc)
+            raise
+        except PipelineError as exc:
+            message = str(exc)
+            raise
+        finally:
+            with self.db.session() as session:
+                events.end(session, event_id=event.id, outcome=outcome, message=message)
+                dep = deployments.require(session, ctx.deployment.id)
+                dep.commit_sha = ctx.commit_sha or dep.commit_sha
+                dep.image_ref = ctx.image_ref or dep.image_ref
+            announce(
+                self.bus,
+                deployment_id=ctx.deployment.id,
+                application_id=ctx.deployment.app.id,
+                status=None,
+            )
+
+    def _finish(self, ctx: RunContext, outcome: Outcome) -> None:
+        error = _mask(outcome.error, ctx.deployment.app.secrets)
+        ctx.writer.step = None
+        if outcome.status is DeploymentStatus.DONE:
+            ctx.say("Deployment finished: DONE")
+        else:
+            ctx.say(f"Deployment finished: {outcome.status.value}: {error}")
+        ctx.writer.close()
+        with self.db.session() as session:
+            deployments.finish(
+                session, deployment_id=ctx.deployment.id, status=outcome.status, error=error
+            )
+        announce(
+            self.bus,
+            deployment_id=ctx.deployment.id,
+            application_id=ctx.deployment.app.id,
+            status=outcome.status.value,
+        )
+
+
+def _mask(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    masker = make_masker(secrets)
+    if text is None or masker is None:
+        return text
+    return masker.sub("********", text)

@@ -1,0 +1,127 @@
+"""The pipeline steps. Each does one thing and records its result on the context."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Protocol
+
+from app.engine.context import RunContext
+from app.errors import BuildError, SourceError
+from app.types import BuildSpec, DeploymentTrigger, ServiceSpec, Step
+
+
+class PipelineStep(Protocol):
+    step: Step
+
+    def run(self, ctx: RunContext) -> None: ...
+
+
+class FetchGit:
+    """Clone the branch at depth 1 into a fresh directory, then swap it in as the code."""
+
+    step = Step.FETCH_SOURCE
+
+    def run(self, ctx: RunContext) -> None:
+        app = ctx.deployment.app
+        if ctx.deployment.trigger is DeploymentTrigger.REBUILD:
+            return self._reuse(ctx)
+        if app.git is None:
+            raise SourceError("the application has no repository configured")
+        incoming = ctx.workspace.incoming(ctx.deployment.id)
+        shutil.rmtree(incoming, ignore_errors=True)
+        incoming.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            result = ctx.adapters.git.clone(app.git, incoming, log=ctx.log, cancel=ctx.cancel)
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
+        shutil.rmtree(ctx.workspace.code, ignore_errors=True)
+        incoming.rename(ctx.workspace.code)
+        ctx.commit_sha = result.commit_sha
+
+    def _reuse(self, ctx: RunContext) -> None:
+        if not ctx.workspace.code.is_dir():
+            raise SourceError("nothing to rebuild: no source has been fetched yet; deploy first")
+        sha = ctx.extra.get("previous_commit_sha")
+        ctx.commit_sha = sha
+        ctx.say(f"Rebuilding the source already fetched ({sha or 'unknown commit'}), no fetch")
+
+
+class BuildImage:
+    """Build ``slipway/<appName>:<deploymentId>``: one immutable tag per deployment."""
+
+    step = Step.BUILD_IMAGE
+
+    def run(self, ctx: RunContext) -> None:
+        app = ctx.deployment.app
+        builder = ctx.adapters.builders.get(app.build_type)
+        if builder is None:
+            raise BuildError(f"no builder for build type {app.build_type.value}")
+        tag = f"slipway/{app.app_name}:{ctx.deployment.id}"
+        spec = BuildSpec(
+            source_dir=ctx.workspace.code,
+            tag=tag,
+            dockerfile=app.dockerfile,
+            context_path=app.context_path,
+            build_args=app.build_args,
+            labels={"slipway.application": app.id, "slipway.deployment": ctx.deployment.id},
+        )
+        ctx.say(f"Building {tag} with {app.build_type.value}")
+        image_id = builder.build(spec, log=ctx.log, cancel=ctx.cancel)
+        ctx.say(f"Built {tag} ({image_id})")
+        ctx.image_ref = tag
+
+
+class UseImage:
+    """A DOCKER source: the image is the release; nothing to fetch or build."""
+
+    step = Step.FETCH_SOURCE
+
+    def run(self, ctx: RunContext) -> None:
+        image = ctx.deployment.app.docker_image
+        if not image:
+            raise SourceError("the application has no dockerImage configured")
+        ctx.say(f"Using image {image}")
+        ctx.image_ref = image
+
+
+class ReleaseService:
+    """Create the Swarm service or update it in place to the new image and settings."""
+
+    step = Step.RELEASE
+
+    def run(self, ctx: RunContext) -> None:
+        app = ctx.deployment.app
+        assert ctx.image_ref is not None, "RELEASE runs after an image is known"
+        ctx.service = ServiceSpec(
+            name=app.app_name,
+            image=ctx.image_ref,
+            env=app.env,
+            ports=app.ports,
+            mounts=app.mounts,
+            replicas=app.replicas,
+            cpu_limit=app.cpu_limit,
+            memory_limit=app.memory_limit,
+            health_check=app.health_check,
+            health_check_path=app.health_check_path,
+            labels={"slipway.application": app.id, "slipway.deployment": ctx.deployment.id},
+            command=app.command,
+            endpoint_mode=ctx.endpoint_mode,
+        )
+        ctx.cancel.check()
+        ctx.release = ctx.adapters.runtime.release(ctx.service, log=ctx.log)
+
+
+class VerifyHealth:
+    """DONE only once converged, running, healthy and answering; else ERROR."""
+
+    step = Step.VERIFY_HEALTH
+
+    def run(self, ctx: RunContext) -> None:
+        assert ctx.service is not None and ctx.release is not None
+        timeout = ctx.deployment.app.health_timeout or ctx.health_timeout
+        ctx.say(f"Waiting up to {timeout:g}s for {ctx.service.name} to become healthy")
+        ctx.adapters.runtime.verify(
+            ctx.service, ctx.release, timeout=timeout, log=ctx.log, cancel=ctx.cancel
+        )
+        ctx.say(f"{ctx.service.name} is healthy")

@@ -1,0 +1,84 @@
+"""One exception tree for the whole of Slipway.
+
+    SlipwayError                      code            raised for
+    ├── BadInput                      BAD_USER_INPUT  input that cannot be accepted
+    ├── NotFound                      NOT_FOUND       an id that names nothing
+    ├── Conflict                      CONFLICT        a state that forbids the operation
+    ├── Unauthenticated               UNAUTHENTICATED no or unknown API key
+    ├── Forbidden                     FORBIDDEN       key lacks the scope
+    ├── Unavailable                   UNAVAILABLE     a backing service is down
+    └── PipelineError                 (deployment ERROR, never sent to a resolver)
+        ├── SourceError               fetching the source failed
+        ├── BuildError                building the image failed
+        ├── RegistryError             push/pull failed
+        ├── ReleaseError              creating/updating the service failed
+        ├── HealthCheckError          the service did not come up healthy
+        └── Cancelled                 the deployment was cancelled
+
+Library exceptions are translated into these at the adapter edge.
+"""
+
+from __future__ import annotations
+
+
+class SlipwayError(Exception):
+    """Base of every error Slipway raises on purpose."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """Picked up by graphql-core when this error reaches a resolver's caller."""
+        return {"code": self.code}
+
+
+class BadInput(SlipwayError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(SlipwayError):
+    code = "NOT_FOUND"
+
+
+class Conflict(SlipwayError):
+    code = "CONFLICT"
+
+
+class Unauthenticated(SlipwayError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(SlipwayError):
+    code = "FORBIDDEN"
+
+
+class Unavailable(SlipwayError):
+    code = "UNAVAILABLE"
+
+
+class PipelineError(SlipwayError):
+    """A step of a deployment failed; the message is shown to the user."""
+
+
+class SourceError(PipelineError):
+    pass
+
+
+class BuildError(PipelineError):
+    pass
+
+
+class RegistryError(PipelineError):
+    pass
+
+
+class ReleaseError(PipelineError):
+    pass
+
+
+class HealthCheckError(PipelineError):
+    pass
+
+
+class Cancelled(PipelineError):
+    pass

@@ -1,0 +1,254 @@
+"""Inputs of application mutations, and their validation into table columns."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import strawberry
+
+from app.crypto import Cipher
+from app.errors import BadInput
+from app.graphql.enums import BuildType, PublishMode, SourceType
+from app.sources.validate import (
+    split_credentials,
+    validate_env_key,
+    validate_ref,
+    validate_relative_path,
+    validate_repository,
+)
+from app.types import GIT_SOURCES
+
+APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,499}$")
+VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+@strawberry.input
+class EnvVarInput:
+    key: str
+    value: str
+
+
+@strawberry.input
+class PortInput:
+    published_port: int
+    target_port: int
+    publish_mode: PublishMode = PublishMode.INGRESS  # type: ignore[assignment]
+
+
+@strawberry.input
+class MountInput:
+    type: str = strawberry.field(description="bind or volume")
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@strawberry.input
+class BuildArgInput:
+    key: str
+    value: str
+
+
+@strawberry.input
+class ApplicationSettingsInput:
+    """Fields shared by create and update; on update, an omitted field is left as it is."""
+
+    repository: str | None = None
+    branch: str | None = None
+    docker_image: str | None = None
+    build_type: BuildType | None = None
+    dockerfile: str | None = None
+    context_path: str | None = None
+    build_args: list[BuildArgInput] | None = None
+    env: list[EnvVarInput] | None = None
+    ports: list[PortInput] | None = None
+    mounts: list[MountInput] | None = None
+    replicas: int | None = None
+    cpu_limit: float | None = strawberry.field(default=None, description="cores")
+    memory_limit_mb: int | None = strawberry.field(default=None, description="megabytes")
+    health_check_command: list[str] | None = strawberry.field(
+        default=None, description='Docker health check, e.g. ["CMD", "wget", "-qO-", "..."]'
+    )
+    health_check_path: str | None = strawberry.field(
+        default=None, description="HTTP path probed on the first port during VERIFY_HEALTH"
+    )
+    health_timeout: float | None = strawberry.field(default=None, description="seconds")
+    command: list[str] | None = None
+
+
+@strawberry.input
+class CreateApplicationInput(ApplicationSettingsInput):
+    name: str
+    source_type: SourceType
+    app_name: str | None = strawberry.field(default=None, description="Swarm service name")
+    build_type: BuildType | None = BuildType.DOCKERFILE  # type: ignore[assignment]
+    dockerfile: str | None = "Dockerfile"
+
+
+@strawberry.input
+class UpdateApplicationInput(ApplicationSettingsInput):
+    name: str | None = None
+
+
+def new_app_name(name: str, requested: str | None) -> str:
+    if requested is not None:
+        if not APP_NAME.match(requested):
+            raise BadInput("appName must be 1-63 of a-z, 0-9 and '-', starting alphanumeric")
+        return requested
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50] or "app"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise BadInput("name must be 1 to 100 characters")
+    return name
+
+
+def settings_columns(data: ApplicationSettingsInput, cipher: Cipher) -> dict[str, Any]:
+    """Validated columns for the fields that were given; nothing is half-applied."""
+    cols: dict[str, Any] = {}
+    for field, convert in _CONVERTERS.items():
+        value = getattr(data, field)
+        if value is not None:
+            cols.update(convert(value, cipher))
+    return cols
+
+
+def check_source(source_type: SourceType, cols: dict[str, Any]) -> None:
+    """The source settings an application of ``source_type`` cannot do without."""
+    if source_type in GIT_SOURCES and not cols.get("repository"):
+        raise BadInput(f"a {source_type.value} application needs a repository URL")
+    if source_type == SourceType.DOCKER and not cols.get("docker_image"):
+        raise BadInput("a DOCKER application needs dockerImage")
+
+
+def _repository(value: str, cipher: Cipher) -> dict[str, Any]:
+    clean, user, password = split_credentials(validate_repository(value))
+    return {
+        "repository": clean,
+        "repository_username": user,
+        "repository_password_enc": cipher.encrypt_json(password) if password else None,
+    }
+
+
+def _env(value: list[EnvVarInput], cipher: Cipher) -> dict[str, Any]:
+    env: dict[str, str] = {}
+    for item in value:
+        validate_env_key(item.key)
+        if item.key in env:
+            raise BadInput(f"env key {item.key!r} is given twice")
+        env[item.key] = item.value
+    return {"env_enc": cipher.encrypt_json(env), "env_keys": sorted(env)}
+
+
+def _ports(value: list[PortInput], _: Cipher) -> dict[str, Any]:
+    seen: set[int] = set()
+    ports = []
+    for p in value:
+        for label, port in (("publishedPort", p.published_port), ("targetPort", p.target_port)):
+            if not 1 <= port <= 65535:
+                raise BadInput(f"{label} must be within 1-65535, got {port}")
+        if p.published_port in seen:
+            raise BadInput(f"publishedPort {p.published_port} is given twice")
+        seen.add(p.published_port)
+        ports.append(
+            {
+                "published_port": p.published_port,
+                "target_port": p.target_port,
+                "publish_mode": PublishMode(p.publish_mode).value,
+            }
+        )
+    return {"ports": ports}
+
+
+def _mounts(value: list[MountInput], _: Cipher) -> dict[str, Any]:
+    mounts = []
+    for m in value:
+        if m.type not in ("bind", "volume"):
+            raise BadInput(f"mount type must be bind or volume, got {m.type!r}")
+        if not m.target.startswith("/") or ".." in m.target.split("/"):
+            raise BadInput(f"mount target must be an absolute path without '..': {m.target!r}")
+        if m.type == "bind" and (not m.source.startswith("/") or ".." in m.source.split("/")):
+            raise BadInput(f"bind mount source must be an absolute host path: {m.source!r}")
+        if m.type == "volume" and not VOLUME.match(m.source):
+            raise BadInput(f"volume name {m.source!r} is not valid")
+        mounts.append(
+            {"type": m.type, "source": m.source, "target": m.target, "read_only": m.read_only}
+        )
+    return {"mounts": mounts}
+
+
+def _build_args(value: list[BuildArgInput], _: Cipher) -> dict[str, Any]:
+    args: dict[str, str] = {}
+    for item in value:
+        validate_env_key(item.key)
+        args[item.key] = item.value
+    return {"build_args": args}
+
+
+def _health_command(value: list[str], _: Cipher) -> dict[str, Any]:
+    if not value:
+        return {"health_check_command": None}
+    if value[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        value = ["CMD", *value]
+    return {"health_check_command": value}
+
+
+def _health_path(value: str, _: Cipher) -> dict[str, Any]:
+    if not value.startswith("/") or any(c in value for c in " \r\n\t"):
+        raise BadInput(f"healthCheckPath must start with '/' and hold no spaces: {value!r}")
+    return {"health_check_path": value}
+
+
+def _docker_image(value: str, _: Cipher) -> dict[str, Any]:
+    if not IMAGE.match(value):
+        raise BadInput(f"dockerImage {value!r} is not an image reference")
+    return {"docker_image": value}
+
+
+def _ranged(column: str, label: str, low: float, high: float) -> Any:
+    def convert(value: float, _: Cipher) -> dict[str, Any]:
+        if not low <= value <= high:
+            raise BadInput(f"{label} must be within {low:g}-{high:g}, got {value}")
+        return {column: value}
+
+    return convert
+
+
+def _memory(value: int, _: Cipher) -> dict[str, Any]:
+    if not 4 <= value <= 1024 * 1024:
+        raise BadInput(f"memoryLimitMb must be within 4-1048576, got {value}")
+    return {"memory_limit": value * 1024 * 1024}
+
+
+def _plain(column: str, check: Any = None) -> Any:
+    def convert(value: Any, _: Cipher) -> dict[str, Any]:
+        return {column: check(value) if check else value}
+
+    return convert
+
+
+_CONVERTERS: dict[str, Any] = {
+    "repository": _repository,
+    "branch": _plain("branch", lambda v: validate_ref(v, "branch")),
+    "docker_image": _docker_image,
+    "build_type": _plain("build_type", lambda v: BuildType(v).value),
+    "dockerfile": _plain("dockerfile", lambda v: validate_relative_path(v, "dockerfile")),
+    "context_path": _plain("context_path", lambda v: validate_relative_path(v, "contextPath")),
+    "build_args": _build_args,
+    "env": _env,
+    "ports": _ports,
+    "mounts": _mounts,
+    "replicas": _ranged("replicas", "replicas", 0, 100),
+    "cpu_limit": _ranged("cpu_limit", "cpuLimit", 0.01, 256),
+    "memory_limit_mb": _memory,
+    "health_check_command": _health_command,
+    "health_check_path": _health_path,
+    "health_timeout": _ranged("health_timeout", "healthTimeout", 1, 3600),
+    "command": _plain("command"),
+}

@@ -1,0 +1,76 @@
+"""Application mutations: create, update, delete. Validation happens before any write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy.orm import Session
+
+from app.db.repos import applications, deployments
+from app.errors import Conflict
+from app.graphql.applications.inputs import (
+    CreateApplicationInput,
+    UpdateApplicationInput,
+    check_name,
+    check_source,
+    new_app_name,
+    settings_columns,
+)
+from app.graphql.applications.types import Application
+from app.graphql.context import Info
+from app.graphql.permissions import CanDeploy
+from app.types import SourceType
+
+
+def _update(session: Session, app_id: str, cols: dict[str, Any]) -> Any:
+    row = applications.require(session, app_id)
+    merged = {c: getattr(row, c) for c in ("repository", "docker_image")} | cols
+    check_source(SourceType(row.source_type), merged)
+    for column, value in cols.items():
+        setattr(row, column, value)
+    session.flush()
+    return row
+
+
+def _delete(session: Session, app_id: str) -> str:
+    row = applications.require(session, app_id)
+    if any(d.application_id == app_id for d in deployments.active(session)):
+        raise Conflict("the application has a queued or running deployment; wait or cancel it")
+    session.delete(row)
+    return row.app_name
+
+
+@strawberry.type
+class ApplicationMutations:
+    @strawberry.mutation(permission_classes=[CanDeploy])
+    async def create_application(self, info: Info, input: CreateApplicationInput) -> Application:
+        state = info.context.state
+        source = SourceType(input.source_type)
+        cols = settings_columns(input, state.cipher)
+        check_source(source, cols)
+        cols |= {
+            "name": check_name(input.name),
+            "app_name": new_app_name(input.name, input.app_name),
+            "source_type": source.value,
+        }
+        row = await info.context.db(applications.create, **cols)
+        return Application.from_row(row)
+
+    @strawberry.mutation(permission_classes=[CanDeploy])
+    async def update_application(
+        self, info: Info, id: strawberry.ID, input: UpdateApplicationInput
+    ) -> Application:
+        cols = settings_columns(input, info.context.state.cipher)
+        if input.name is not None:
+            cols["name"] = check_name(input.name)
+        row = await info.context.db(_update, str(id), cols)
+        return Application.from_row(row)
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Delete the application and its history (its Swarm service is kept running)",
+    )
+    async def delete_application(self, info: Info, id: strawberry.ID) -> bool:
+        await info.context.db(_delete, str(id))
+        return True

@@ -1,0 +1,28 @@
+"""Application queries."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.db.repos import applications
+from app.graphql.applications.types import Application
+from app.graphql.context import Info
+from app.graphql.permissions import CanRead
+from app.graphql.relay import Connection, check_first, connection, decode_cursor
+
+
+@strawberry.type
+class ApplicationQueries:
+    @strawberry.field(permission_classes=[CanRead])
+    async def application(self, info: Info, id: strawberry.ID) -> Application | None:
+        row = await info.context.db(applications.get, str(id))
+        return Application.from_row(row) if row else None
+
+    @strawberry.field(permission_classes=[CanRead])
+    async def applications(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> Connection[Application]:
+        rows, more = await info.context.db(
+            applications.page, first=check_first(first), after=decode_cursor(after)
+        )
+        return connection(rows, more, Application.from_row, lambda r: r.id)

@@ -1,0 +1,117 @@
+"""GraphQL types of applications. Env values and credentials are never returned."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from app.db.models import Application as ApplicationRow
+from app.db.repos import deployments
+from app.graphql.context import Info
+from app.graphql.enums import ApplicationStatus, BuildType, PublishMode, SourceType
+from app.graphql.relay import Connection, check_first, connection, decode_cursor
+
+
+@strawberry.type
+class Port:
+    published_port: int
+    target_port: int
+    publish_mode: PublishMode
+
+
+@strawberry.type
+class Mount:
+    type: str
+    source: str
+    target: str
+    read_only: bool
+
+
+@strawberry.type
+class Application:
+    id: strawberry.ID
+    name: str
+    app_name: str = strawberry.field(description="the Swarm service name")
+    status: ApplicationStatus
+    source_type: SourceType
+    build_type: BuildType
+    repository: str | None = strawberry.field(description="without credentials")
+    has_repository_credentials: bool
+    branch: str | None
+    docker_image: str | None
+    dockerfile: str
+    context_path: str
+    build_args: strawberry.scalars.JSON
+    env_keys: list[str] = strawberry.field(description="names only; values are write-only")
+    ports: list[Port]
+    mounts: list[Mount]
+    replicas: int
+    cpu_limit: float | None
+    memory_limit_mb: int | None
+    health_check_command: list[str] | None
+    health_check_path: str | None
+    health_timeout: float | None
+    command: list[str] | None
+    server_id: strawberry.ID | None
+    build_server_id: strawberry.ID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    async def deployments(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[
+        Annotated["Deployment", strawberry.lazy("app.graphql.deployments.types")]  # noqa: F821
+    ]:
+        from app.graphql.deployments.types import Deployment
+
+        rows, more = await info.context.db(
+            deployments.page,
+            application_id=str(self.id),
+            statuses=None,
+            first=check_first(first),
+            after=decode_cursor(after),
+        )
+        return connection(rows, more, Deployment.from_row, lambda r: r.id)
+
+    @classmethod
+    def from_row(cls, row: ApplicationRow) -> Application:
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            app_name=row.app_name,
+            status=ApplicationStatus(row.status),
+            source_type=SourceType(row.source_type),
+            build_type=BuildType(row.build_type),
+            repository=row.repository,
+            has_repository_credentials=bool(row.repository_password_enc),
+            branch=row.branch,
+            docker_image=row.docker_image,
+            dockerfile=row.dockerfile,
+            context_path=row.context_path,
+            build_args=dict(row.build_args or {}),
+            env_keys=list(row.env_keys or []),
+            ports=[
+                Port(
+                    published_port=p["published_port"],
+                    target_port=p["target_port"],
+                    publish_mode=PublishMode(p.get("publish_mode", "INGRESS")),
+                )
+                for p in row.ports or []
+            ],
+            mounts=[Mount(**m) for m in row.mounts or []],
+            replicas=row.replicas,
+            cpu_limit=row.cpu_limit,
+            memory_limit_mb=row.memory_limit // (1024 * 1024) if row.memory_limit else None,
+            health_check_command=row.health_check_command,
+            health_check_path=row.health_check_path,
+            health_timeout=row.health_timeout,
+            command=row.command,
+            server_id=strawberry.ID(row.server_id) if row.server_id else None,
+            build_server_id=strawberry.ID(row.build_server_id) if row.build_server_id else None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+

@@ -1,0 +1,93 @@
+"""Live deployment logs and state: the current state first, then every change, then done."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import strawberry
+
+from app.db.repos import applications, deployments
+from app.engine.events import application_topic, deployment_topic
+from app.errors import BadInput
+from app.graphql.applications.types import Application
+from app.graphql.context import Context, Info
+from app.graphql.deployments.types import Deployment, LogLine
+from app.graphql.permissions import CanRead
+from app.logs.reader import follow
+from app.types import DeploymentStatus as Status
+
+
+async def _deployment(ctx: Context, deployment_id: str) -> Deployment:
+    return Deployment.from_row(await ctx.db(deployments.require, deployment_id))
+
+
+@strawberry.type
+class DeploymentSubscriptions:
+    @strawberry.subscription(
+        permission_classes=[CanRead],
+        description="lines after afterSeq in batches, in seq order; completes after the last",
+    )
+    async def deployment_logs(
+        self, info: Info, deployment_id: strawberry.ID, after_seq: int = 0
+    ) -> AsyncGenerator[list[LogLine], None]:
+        if after_seq < 0:
+            raise BadInput("afterSeq must be >= 0")
+        ctx = info.context
+        dep = await _deployment(ctx, str(deployment_id))
+
+        async def finished() -> bool:
+            return Status((await _deployment(ctx, str(deployment_id))).status.value).finished
+
+        async for batch in follow(
+            hub=ctx.state.hub,
+            path=Path(dep.log_path),
+            deployment_id=str(dep.id),
+            after_seq=after_seq,
+            is_finished=finished,
+        ):
+            yield batch  # type: ignore[misc]  # app.types.LogLine has LogLine's fields
+
+    @strawberry.subscription(permission_classes=[CanRead])
+    async def deployment_status(
+        self, info: Info, deployment_id: strawberry.ID
+    ) -> AsyncGenerator[Deployment, None]:
+        ctx = info.context
+        sub = await ctx.state.hub.subscribe(deployment_topic(str(deployment_id)))
+        try:
+            current = await _deployment(ctx, str(deployment_id))
+            yield current
+            while not Status(current.status.value).finished:
+                await sub.next(timeout=5.0)  # a change, or time to look again
+                latest = await _deployment(ctx, str(deployment_id))
+                if _changed(latest, current):
+                    yield latest
+                current = latest
+        finally:
+            await sub.close()
+
+    @strawberry.subscription(permission_classes=[CanRead])
+    async def application_status(
+        self, info: Info, application_id: strawberry.ID
+    ) -> AsyncGenerator[Application, None]:
+        ctx = info.context
+        sub = await ctx.state.hub.subscribe(application_topic(str(application_id)))
+        try:
+            current = Application.from_row(await ctx.db(applications.require, str(application_id)))
+            yield current
+            while True:
+                await sub.next(timeout=30.0)
+                row = await ctx.db(applications.get, str(application_id))
+                if row is None:
+                    return
+                latest = Application.from_row(row)
+                if latest.status != current.status or latest.updated_at != current.updated_at:
+                    yield latest
+                current = latest
+        finally:
+            await sub.close()
+
+
+def _changed(a: Deployment, b: Deployment) -> bool:
+    keys = ("status", "commit_sha", "image_ref", "pid", "started_at", "finished_at")
+    return any(getattr(a, k) != getattr(b, k) for k in keys)

@@ -1,0 +1,1 @@
+"""Buses carry messages from whoever publishes them to this process's hub."""

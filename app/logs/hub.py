@@ -1,0 +1,122 @@
+"""One process's fan-out: each topic's messages are kept once and read by every subscriber.
+
+Subscribers keep a cursor into the topic's shared list, so a message is stored once however
+many follow it, and a subscriber that wakes late takes everything since its cursor in one
+batch. A subscriber that falls too far behind is marked ``lagged`` and must resync from the
+log file; it never makes the process hold an unbounded backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from app.logs.bus.base import Bus
+from app.logs.messages import Message
+
+MAX_BACKLOG = 50_000
+
+
+class _Topic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.items: list[Message] = []
+        self.base = 0  # absolute index of items[0]
+        self.event = asyncio.Event()
+        self.cursors: set[Subscription] = set()
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.items)
+
+    def push(self, messages: Sequence[Message]) -> None:
+        self.items.extend(messages)
+        event, self.event = self.event, asyncio.Event()
+        event.set()
+        if len(self.items) > MAX_BACKLOG:
+            self._shed()
+
+    def _shed(self) -> None:
+        for sub in self.cursors:
+            if self.end - sub.pos > MAX_BACKLOG // 2:
+                sub.lagged = True
+                sub.pos = self.end
+        self.trim()
+
+    def trim(self) -> None:
+        low = min((s.pos for s in self.cursors), default=self.end)
+        drop = low - self.base
+        if drop > 1024 or (drop and drop == len(self.items)):
+            del self.items[:drop]
+            self.base = low
+
+
+class Subscription:
+    """A cursor on one topic; ``await next()`` returns every message since the last call."""
+
+    def __init__(self, hub: Hub, topic: _Topic) -> None:
+        self._hub = hub
+        self._topic = topic
+        self.pos = topic.end
+        self.lagged = False
+
+    async def next(self, timeout: float | None = None) -> list[Message]:
+        """Messages since the previous call; [] on timeout. Check ``lagged`` afterwards."""
+        topic = self._topic
+        if self.pos >= topic.end:
+            try:
+                await asyncio.wait_for(topic.event.wait(), timeout)
+            except TimeoutError:
+                return []
+        start = self.pos - topic.base
+        batch = topic.items[start:]
+        self.pos = topic.end
+        topic.trim()
+        return batch
+
+    async def close(self) -> None:
+        await self._hub.release(self)
+
+    @property
+    def topic(self) -> str:
+        return self._topic.name
+
+
+class Hub:
+    """Receives the bus's messages for this process and fans them out to subscriptions."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._topics: dict[str, _Topic] = {}
+
+    async def start(self) -> None:
+        await self.bus.start(self._deliver)
+
+    async def stop(self) -> None:
+        await self.bus.stop()
+
+    def _deliver(self, topic: str, messages: list[Message]) -> None:
+        entry = self._topics.get(topic)
+        if entry is not None:
+            entry.push(messages)
+
+    async def subscribe(self, topic: str) -> Subscription:
+        """Start receiving ``topic``: every message published after this returns is seen."""
+        entry = self._topics.get(topic)
+        if entry is None:
+            entry = self._topics[topic] = _Topic(topic)
+            await self.bus.watch(topic)
+        sub = Subscription(self, entry)
+        entry.cursors.add(sub)
+        return sub
+
+    async def release(self, sub: Subscription) -> None:
+        entry = self._topics.get(sub.topic)
+        if entry is None:
+            return
+        entry.cursors.discard(sub)
+        if not entry.cursors:
+            del self._topics[sub.topic]
+            await self.bus.unwatch(sub.topic)
+        else:
+            entry.trim()

@@ -1,0 +1,102 @@
+"""The one writer of a deployment's log: numbers, masks, appends, publishes."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.logs.bus.base import Bus
+from app.logs.files import last_seq
+from app.logs.messages import End, Lines
+from app.types import LogLine, LogStream
+
+MASK = "********"
+MIN_SECRET_LENGTH = 3
+
+
+def logs_topic(deployment_id: str) -> str:
+    return f"logs:{deployment_id}"
+
+
+def make_masker(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex for all secret values, longest first so overlaps mask whole."""
+    values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    if not values:
+        return None
+    return re.compile("|".join(re.escape(v) for v in values))
+
+
+class LogWriter:
+    """Thread-safe; every line gets the next seq, goes to the file, then to the bus.
+
+    Opening an existing file continues its numbering, so a log can be resumed after a crash.
+    """
+
+    def __init__(
+        self, *, path: Path, deployment_id: str, bus: Bus, secrets: Iterable[str] = ()
+    ) -> None:
+        self.path = path
+        self.topic = logs_topic(deployment_id)
+        self._bus = bus
+        self._mask = make_masker(secrets)
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.seq = last_seq(path)
+        self._file = path.open("a", encoding="utf-8")
+        if self._file.tell() and not _ends_with_newline(path):
+            self._file.write("\n")  # a crash tore the last line; start a fresh one
+        self.step: str | None = None
+        self.closed = False
+
+    def write(
+        self, message: str, *, stream: LogStream = LogStream.STDOUT, step: str | None = None
+    ) -> None:
+        """Append ``message`` (split into lines; blank trailing lines dropped)."""
+        texts = message.rstrip("\r\n").split("\n") if message else [""]
+        now = datetime.now(UTC)
+        with self._lock:
+            if self.closed:
+                return
+            lines = tuple(self._line(t.rstrip("\r"), now, stream, step) for t in texts)
+            self._file.write("".join(_encode(line) for line in lines))
+            self._file.flush()
+            self._bus.publish(self.topic, Lines(lines))
+
+    def system(self, message: str) -> None:
+        self.write(message, stream=LogStream.SYSTEM, step=self.step)
+
+    def _line(self, text: str, now: datetime, stream: LogStream, step: str | None) -> LogLine:
+        self.seq += 1
+        if self._mask is not None:
+            text = self._mask.sub(MASK, text)
+        return LogLine(self.seq, now, stream, step if step is not None else self.step, text)
+
+    def close(self) -> int:
+        """Close the file and announce the last seq; returns it."""
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._file.close()
+                self._bus.publish(self.topic, End(self.seq))
+            return self.seq
+
+
+def _encode(line: LogLine) -> str:
+    return (
+        json.dumps(
+            [line.seq, line.timestamp.isoformat(), line.stream.value, line.step, line.message],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, 2)
+        return fh.read(1) == b"\n"

@@ -1,0 +1,1 @@
+"""Dramatiq: the broker, the deployment actor, admission and the watchdog."""

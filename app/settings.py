@@ -1,0 +1,54 @@
+"""Settings from the environment (prefix ``SLIPWAY_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Slipway reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="logs, workspaces, SQLite file")
+    database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
+    redis_url: str | None = Field(default=None, description="unset: embedded mode")
+    secret_key: str | None = Field(default=None, description="default: data_dir/secret.key")
+    docker_host: str | None = Field(default=None, description="default: DOCKER_HOST / socket")
+    health_timeout: float = Field(default=120.0, gt=0, description="seconds for VERIFY_HEALTH")
+    health_probe_host: str = Field(default="127.0.0.1", description="host probed for ports")
+    endpoint_mode: str = Field(default="vip", pattern="^(vip|dnsrr)$", description="Swarm")
+    max_concurrent_builds: int = Field(default=2, ge=1, description="per build server")
+    worker_threads: int = Field(default=4, ge=1)
+    heartbeat_interval: float = Field(default=2.0, gt=0)
+    stale_after: float = Field(default=60.0, gt=0, description="heartbeat age that means dead")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'slipway.db').resolve()}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (never at import)."""
+    return Settings()

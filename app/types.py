@@ -1,0 +1,221 @@
+"""Plain types shared by every layer: enums, specs, log lines, cancellation."""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from app.errors import Cancelled
+
+
+class ApplicationStatus(enum.StrEnum):
+    IDLE = "IDLE"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    ERROR = "ERROR"
+
+
+class DeploymentStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({DeploymentStatus.DONE, DeploymentStatus.ERROR, DeploymentStatus.CANCELLED})
+
+
+class SourceType(enum.StrEnum):
+    GIT = "GIT"
+    GITHUB = "GITHUB"
+    GITLAB = "GITLAB"
+    BITBUCKET = "BITBUCKET"
+    GITEA = "GITEA"
+    DOCKER = "DOCKER"
+    DROP = "DROP"
+
+
+GIT_SOURCES = frozenset(
+    {SourceType.GIT, SourceType.GITHUB, SourceType.GITLAB, SourceType.BITBUCKET, SourceType.GITEA}
+)
+
+
+class BuildType(enum.StrEnum):
+    NIXPACKS = "NIXPACKS"
+    DOCKERFILE = "DOCKERFILE"
+    HEROKU_BUILDPACKS = "HEROKU_BUILDPACKS"
+    PAKETO_BUILDPACKS = "PAKETO_BUILDPACKS"
+    RAILPACK = "RAILPACK"
+    STATIC = "STATIC"
+
+
+class DeploymentTrigger(enum.StrEnum):
+    MANUAL = "MANUAL"
+    PUSH = "PUSH"
+    TAG = "TAG"
+    PULL_REQUEST = "PULL_REQUEST"
+    REBUILD = "REBUILD"
+    DROP = "DROP"
+    ROLLBACK = "ROLLBACK"
+    SCHEDULE = "SCHEDULE"
+
+
+class LogStream(enum.StrEnum):
+    STDOUT = "STDOUT"
+    STDERR = "STDERR"
+    SYSTEM = "SYSTEM"
+
+
+class PublishMode(enum.StrEnum):
+    INGRESS = "INGRESS"
+    HOST = "HOST"
+
+
+class Step(enum.StrEnum):
+    FETCH_SOURCE = "FETCH_SOURCE"
+    BUILD_IMAGE = "BUILD_IMAGE"
+    PUSH_IMAGE = "PUSH_IMAGE"
+    RELEASE = "RELEASE"
+    VERIFY_HEALTH = "VERIFY_HEALTH"
+
+
+class Scope(enum.StrEnum):
+    READ = "READ"
+    DEPLOY = "DEPLOY"
+    ADMIN = "ADMIN"
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of a deployment's log; ``seq`` is 1, 2, 3 ... per deployment."""
+
+    seq: int
+    timestamp: datetime
+    stream: LogStream
+    step: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortSpec:
+    published_port: int
+    target_port: int
+    publish_mode: PublishMode = PublishMode.INGRESS
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class MountSpec:
+    """A bind mount (``source`` is a host path) or a named volume."""
+
+    type: str  # "bind" | "volume"
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckSpec:
+    """A Docker health check run inside the container."""
+
+    test: tuple[str, ...]
+    interval_s: float = 5.0
+    timeout_s: float = 3.0
+    retries: int = 3
+    start_period_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """What the runtime makes true: one Swarm service."""
+
+    name: str
+    image: str
+    env: dict[str, str] = field(default_factory=dict)
+    ports: tuple[PortSpec, ...] = ()
+    mounts: tuple[MountSpec, ...] = ()
+    replicas: int = 1
+    cpu_limit: float | None = None  # cores
+    memory_limit: int | None = None  # bytes
+    health_check: HealthCheckSpec | None = None
+    health_check_path: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | None = None
+    networks: tuple[str, ...] = ()
+    endpoint_mode: str = "vip"
+
+
+@dataclass(frozen=True, slots=True)
+class GitSourceSpec:
+    """Where to clone from; credentials travel separately and are never persisted."""
+
+    repository: str
+    branch: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSpec:
+    """An image build: ``context_dir`` is the checkout, paths inside it are relative."""
+
+    source_dir: Path
+    tag: str
+    dockerfile: str = "Dockerfile"
+    context_path: str = "."
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+
+
+class LogFn(Protocol):
+    """Where adapters send their output lines."""
+
+    def __call__(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None: ...
+
+
+class CancelToken:
+    """Set once when a deployment must stop; steps check it between units of work."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self.reason = "cancelled"
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if self._event.is_set():
+            return
+        self.reason = reason
+        self._event.set()
+        for callback in list(self._callbacks):
+            callback()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if cancellation was requested."""
+        if self._event.is_set():
+            raise Cancelled(self.reason)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if cancelled meanwhile."""
+        return self._event.wait(seconds)
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at cancellation (at once if already cancelled)."""
+        self._callbacks.append(callback)
+        if self._event.is_set():
+            callback()

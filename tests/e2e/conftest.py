@@ -1,0 +1,68 @@
+"""Servers for end-to-end tests: real HTTP and WebSocket, fake or real adapters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.builders.fake import FakeBuilder
+from app.engine.context import Adapters
+from app.runtime.fake import FakeRuntime
+from app.settings import Settings
+from app.sources.fake import FakeGitClient
+from app.types import BuildType
+from tests.e2e.harness import Client, Server, running_server
+from tests.e2e.queries import DEPLOYMENT
+
+TERMINAL = {"DONE", "ERROR", "CANCELLED"}
+
+
+class Fakes:
+    def __init__(self, source: Path) -> None:
+        self.git = FakeGitClient(source)
+        self.builder = FakeBuilder(lines=3)
+        self.runtime = FakeRuntime()
+
+    def adapters(self, _: Settings) -> Adapters:
+        return Adapters(
+            git=self.git,
+            builders={BuildType.DOCKERFILE: self.builder},
+            runtime=self.runtime,
+        )
+
+
+@pytest.fixture
+def fakes(tmp_path: Path) -> Fakes:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Dockerfile").write_text("FROM busybox:1.36\n")
+    return Fakes(src)
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path, fakes: Fakes) -> Iterator[Server]:
+    with running_server(tmp_path / "data", fakes.adapters) as server:
+        yield server
+
+
+def wait_finished(client: Client, deployment_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        dep: dict[str, Any] = client(DEPLOYMENT, id=deployment_id)["deployment"]
+        if dep["status"] in TERMINAL:
+            return dep
+        assert time.monotonic() < deadline, f"deployment still {dep['status']} after {timeout}s"
+        time.sleep(0.2)
+
+
+GIT_APP: Callable[..., dict[str, Any]] = lambda **kw: {  # noqa: E731
+    "name": "web",
+    "sourceType": "GIT",
+    "repository": "https://example.invalid/acme/web.git",
+    "branch": "main",
+    **kw,
+}

@@ -1,0 +1,163 @@
+"""The API end to end over real HTTP/WebSocket, with fake git/build/runtime adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.types import Scope
+from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
+from tests.e2e.harness import GraphQLError, Server
+from tests.e2e.queries import CREATE_APP, DEPLOY, DEPLOYMENTS, REDEPLOY, STATUS_SUB
+
+
+def test_deploy_runs_the_pipeline_and_records_it(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app = client(CREATE_APP, input=GIT_APP(env=[{"key": "TOKEN", "value": "s3cr3t-v4lue"}]))
+    app = app["createApplication"]
+    assert app["status"] == "IDLE" and app["envKeys"] == ["TOKEN"]
+    dep = client(DEPLOY, id=app["id"])["deployApplication"]
+    assert dep["status"] in {"QUEUED", "RUNNING"} and dep["trigger"] == "MANUAL"
+    done = wait_finished(client, dep["id"])
+    assert done["status"] == "DONE", done["errorMessage"]
+    assert done["commitSha"] == fakes.git.sha
+    assert done["imageRef"] == f"slipway/{app['appName']}:{dep['id']}"
+    assert done["application"]["status"] == "DONE"
+    assert [s["step"] for s in done["steps"]] == [
+        "FETCH_SOURCE", "BUILD_IMAGE", "RELEASE", "VERIFY_HEALTH"
+    ]
+    assert all(s["outcome"] == "DONE" and s["durationMs"] >= 0 for s in done["steps"])
+    seqs = [line["seq"] for line in done["logs"]]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert Path(done["logPath"]).is_file()
+    released = fakes.runtime.released[-1]
+    assert released.env == {"TOKEN": "s3cr3t-v4lue"} and released.image == done["imageRef"]
+    assert done["pid"] is None
+
+
+def test_env_values_are_masked_in_logs_and_never_returned(
+    fake_server: Server, fakes: Fakes
+) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    secret = "hunter2-very-secret"
+    app = client(CREATE_APP, input=GIT_APP(env=[{"key": "PASSWORD", "value": secret}]))
+    app_id = app["createApplication"]["id"]
+    fakes.builder.fail = f"could not log in with {secret}"
+    dep = client(DEPLOY, id=app_id)["deployApplication"]
+    done = wait_finished(client, dep["id"])
+    assert done["status"] == "ERROR"
+    assert secret not in done["errorMessage"] and "********" in done["errorMessage"]
+    everything = client.http.post(
+        client.url, json={"query": "{ applications { edges { node { envKeys } } } }"}
+    ).text
+    assert secret not in everything
+    assert secret not in Path(done["logPath"]).read_text()
+    assert any("********" in line["message"] for line in done["logs"])
+
+
+def test_failed_build_is_error_with_reason(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.fail = "docker build failed: exit code 3"
+    done = wait_finished(client, client(DEPLOY, id=app_id)["deployApplication"]["id"])
+    assert done["status"] == "ERROR" and "exit code 3" in done["errorMessage"]
+    assert [(s["step"], s["outcome"]) for s in done["steps"]][-1] == ("BUILD_IMAGE", "ERROR")
+    assert any("exit code 3" in line["message"] for line in done["logs"])
+    assert done["application"]["status"] == "ERROR"
+
+
+def test_redeploy_reuses_the_fetched_source(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    first = wait_finished(client, client(DEPLOY, id=app_id)["deployApplication"]["id"])
+    assert first["status"] == "DONE"
+    again = client(REDEPLOY, id=app_id)["redeployApplication"]
+    assert again["trigger"] == "REBUILD"
+    second = wait_finished(client, again["id"])
+    assert second["status"] == "DONE", second["errorMessage"]
+    assert len(fakes.git.clones) == 1, "a rebuild must not fetch"
+    assert second["commitSha"] == first["commitSha"]
+    assert any("no fetch" in line["message"] for line in second["logs"])
+
+
+def test_redeploy_before_any_fetch_is_an_error(fake_server: Server) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    done = wait_finished(client, client(REDEPLOY, id=app_id)["redeployApplication"]["id"])
+    assert done["status"] == "ERROR" and "deploy first" in done["errorMessage"]
+
+
+def test_deployments_of_one_app_run_one_at_a_time_in_order(
+    fake_server: Server, fakes: Fakes
+) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.delay_s = 0.05
+    ids = [client(DEPLOY, id=app_id)["deployApplication"]["id"] for _ in range(3)]
+    finished = [wait_finished(client, i) for i in ids]
+    assert [d["status"] for d in finished] == ["DONE"] * 3
+    starts = [d["startedAt"] for d in finished]
+    ends = [d["finishedAt"] for d in finished]
+    assert starts == sorted(starts)
+    assert all(ends[i] <= starts[i + 1] for i in range(2)), "deployments overlapped"
+    page = client(DEPLOYMENTS, app=app_id, first=2)["deployments"]
+    assert [e["node"]["id"] for e in page["edges"]] == ids[::-1][:2]
+    assert page["pageInfo"]["hasNextPage"]
+    rest = client(DEPLOYMENTS, app=app_id, first=2, after=page["pageInfo"]["endCursor"])
+    assert [e["node"]["id"] for e in rest["deployments"]["edges"]] == [ids[0]]
+    only_done = client(DEPLOYMENTS, app=app_id, status=["ERROR"])["deployments"]["edges"]
+    assert only_done == []
+
+
+def test_status_subscription_sees_every_state_then_completes(
+    fake_server: Server, fakes: Fakes
+) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.lines, fakes.builder.delay_s = 20, 0.05
+    dep = client(DEPLOY, id=app_id)["deployApplication"]
+    sub = fake_server.subscribe(STATUS_SUB, id=dep["id"])
+    seen: list[str] = []
+    try:
+        for data in sub.messages(timeout=30):
+            seen.append(data["deploymentStatus"]["status"])
+    finally:
+        sub.close()
+    assert seen[0] in {"QUEUED", "RUNNING"}
+    assert seen[-1] in {"DONE", "ERROR", "CANCELLED"}
+    assert "RUNNING" in seen
+
+
+@pytest.mark.parametrize(
+    ("patch", "reason"),
+    [
+        ({"repository": "ext::sh -c touch% /tmp/pwned"}, "repository"),
+        ({"repository": "--upload-pack=touch /tmp/x"}, "repository"),
+        ({"repository": "not a url"}, "repository"),
+        ({"branch": "--output=/tmp/x"}, "branch"),
+        ({"branch": "main..evil"}, "branch"),
+        ({"dockerfile": "../../etc/passwd"}, "dockerfile"),
+        ({"dockerfile": "/etc/passwd"}, "dockerfile"),
+        ({"env": [{"key": "1BAD", "value": "x"}]}, "env"),
+        ({"env": [{"key": "A", "value": "1"}, {"key": "A", "value": "2"}]}, "twice"),
+        ({"ports": [{"publishedPort": 0, "targetPort": 80}]}, "publishedPort"),
+        ({"ports": [{"publishedPort": 80, "targetPort": 70000}]}, "targetPort"),
+        (
+            {"ports": [{"publishedPort": 80, "targetPort": 80}, {"publishedPort": 80, "targetPort": 81}]},
+            "twice",
+        ),
+        ({"repository": None}, "repository"),
+    ],
+)
+def test_bad_input_is_rejected_and_changes_nothing(
+    fake_server: Server, patch: dict[str, object], reason: str
+) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    payload = {k: v for k, v in {**GIT_APP(), **patch}.items() if v is not None}
+    with pytest.raises(GraphQLError) as err:
+        client(CREATE_APP, input=payload)
+    assert err.value.codes == ["BAD_USER_INPUT"]
+    assert reason.lower() in err.value.errors[0]["message"].lower()
+    listed = client("{ applications { edges { node { id } } } }")["applications"]["edges"]
+    assert listed == []
