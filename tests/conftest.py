@@ -61,6 +61,7 @@ def registry_addr() -> str:
 
 def make_git_repo(src: Path, dest: Path, *, branch: str = "main") -> Path:
     """Copy ``src`` into a fresh repository, commit it, and return a bare clone of it."""
+    dest.mkdir(parents=True, exist_ok=True)
     work = dest / "work"
     subprocess.run(["cp", "-r", str(src), str(work)], check=True)
     git = ["git", "-C", str(work), "-c", "user.email=t@example.invalid", "-c", "user.name=t"]

@@ -17,7 +17,7 @@ from app.engine.heartbeat import Heartbeat
 from app.engine.pipeline import steps_for
 from app.engine.snapshot import DeploymentSnapshot, snapshot
 from app.engine.steps import PipelineStep
-from app.errors import Cancelled, PipelineError
+from app.errors import Cancelled, SlipwayError
 from app.logs.bus.base import Bus
 from app.logs.writer import LogWriter, make_masker
 from app.settings import Settings
@@ -103,7 +103,7 @@ class Engine:
                 self._run_step(ctx, step)
         except Cancelled as exc:
             return Outcome(DeploymentStatus.CANCELLED, str(exc))
-        except PipelineError as exc:
+        except SlipwayError as exc:  # a step's own failure, or bad input found late
             return Outcome(DeploymentStatus.ERROR, str(exc))
         except Exception as exc:
             log.exception("deployment %s failed unexpectedly", snap.id)
@@ -123,7 +123,7 @@ class Engine:
         except Cancelled as exc:
             outcome, message = "CANCELLED", str(exc)
             raise
-        except PipelineError as exc:
+        except SlipwayError as exc:
             message = str(exc)
             raise
         finally:

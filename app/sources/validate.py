@@ -1,0 +1,138 @@
+"""Checks on user-supplied git URLs, ref names, paths and env keys (pure, no I/O).
+
+Every value that ends up in a command line or a path passes through here first;
+a rejected value raises :class:`BadInput` saying what was wrong with it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from app.errors import BadInput
+
+URL_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
+CREDENTIAL_SCHEMES = frozenset({"https", "http"})
+
+_WHITESPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# user@host:path, the scp-like syntax git accepts for ssh
+_SCP_LIKE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._~+-]*@[A-Za-z0-9_][A-Za-z0-9.-]*:(?!//).+")
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def validate_repository(url: str) -> str:
+    """Return ``url`` if it is an https/http/ssh/git/file URL or ``user@host:path``."""
+    if not url:
+        raise BadInput("repository URL is empty")
+    if url.startswith("-"):
+        raise BadInput(f"repository URL must not start with '-': {url!r}")
+    if _WHITESPACE_OR_CONTROL.search(url):
+        raise BadInput(f"repository URL contains whitespace or control characters: {url!r}")
+    if "://" not in url:
+        if _SCP_LIKE.fullmatch(url):
+            return url
+        raise BadInput(
+            f"repository must be an https, http, ssh, git or file URL or user@host:path, "
+            f"got {url!r}"
+        )
+    _check_url(url)
+    return url
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise BadInput(f"repository URL is malformed ({exc}): {url!r}") from exc
+    if parts.scheme.lower() not in URL_SCHEMES:
+        raise BadInput(
+            f"repository URL scheme must be one of {', '.join(sorted(URL_SCHEMES))}, "
+            f"got {parts.scheme or url!r}"
+        )
+    if parts.scheme.lower() == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise BadInput(f"file URL must be file:///absolute/path, got {url!r}")
+        return
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if userinfo.startswith("-"):
+        raise BadInput(f"repository URL user must not start with '-': {url!r}")
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if not _HOST.fullmatch(host):
+        raise BadInput(f"repository URL has no valid host: {url!r}")
+    if not parts.path or parts.path == "/":
+        raise BadInput(f"repository URL has no repository path: {url!r}")
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """Split ``user:password@`` off an http(s) URL: (clean url, username, password).
+
+    Other URLs are returned unchanged (an ssh user is not a secret).
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in CREDENTIAL_SCHEMES or "@" not in parts.netloc:
+        return url, None, None
+    userinfo, hostport = parts.netloc.rsplit("@", 1)
+    user, sep, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, unquote(user) or None, unquote(password) if sep else None
+
+
+def validate_ref(name: str, what: str = "branch") -> str:
+    """Return ``name`` if git would accept it as a ref name and it cannot pass as an option."""
+    if not name:
+        raise BadInput(f"{what} name is empty")
+    problem = _ref_problem(name)
+    if problem:
+        raise BadInput(f"invalid {what} name {name!r}: {problem}")
+    return name
+
+
+def _ref_problem(name: str) -> str | None:
+    checks = (
+        (name.startswith("-"), "must not start with '-'"),
+        (
+            bool(_REF_FORBIDDEN.search(name)),
+            "must not contain spaces, control characters or any of ~ ^ : ? * [ \\",
+        ),
+        (".." in name, "must not contain '..'"),
+        ("@{" in name, "must not contain '@{'"),
+        (name == "@", "must not be '@'"),
+        (
+            name.startswith("/") or name.endswith("/") or "//" in name,
+            "must not start or end with '/' or contain '//'",
+        ),
+        (name.endswith("."), "must not end with '.'"),
+        (
+            any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")),
+            "no component may start with '.' or end with '.lock'",
+        ),
+    )
+    return next((message for failed, message in checks if failed), None)
+
+
+def validate_relative_path(path: str, what: str = "path") -> str:
+    """Return ``path`` normalised, relative to a checkout ("." for "", "/" or ".")."""
+    if _CONTROL.search(path):
+        raise BadInput(f"{what} contains NUL or control characters: {path!r}")
+    if path.strip("/") == "":
+        return "."
+    if path.startswith("/"):
+        raise BadInput(f"{what} must be relative to the repository, got absolute {path!r}")
+    if ".." in path.split("/"):
+        raise BadInput(f"{what} must not contain '..' components: {path!r}")
+    normalised = posixpath.normpath(path)
+    if normalised.startswith("-") or path.startswith("-"):
+        raise BadInput(f"{what} must not start with '-': {path!r}")
+    return normalised
+
+
+def validate_env_key(key: str) -> str:
+    """Return ``key`` if it is a valid environment variable / build argument name."""
+    if not _ENV_KEY.fullmatch(key):
+        raise BadInput(f"environment variable name must match [A-Za-z_][A-Za-z0-9_]*, got {key!r}")
+    return key
