@@ -42,9 +42,12 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        value = base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadInput(f"cursor {cursor!r} is not one this API returned") from None
+        value = ""
+    if not value:
+        raise BadInput(f"cursor {cursor!r} is not one this API returned")
+    return value
 
 
 def check_first(first: int) -> int:

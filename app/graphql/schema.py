@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 from strawberry.tools import merge_types
 
 from app.graphql.api_keys.mutations import ApiKeyMutations
@@ -11,6 +13,7 @@ from app.graphql.applications.queries import ApplicationQueries
 from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
+from app.errors import SlipwayError
 from app.graphql.errors import error_masking
 
 Query = merge_types("Query", (ApplicationQueries, DeploymentQueries))
@@ -18,8 +21,24 @@ Mutation = merge_types("Mutation", (ApplicationMutations, DeploymentMutations, A
 Subscription = merge_types("Subscription", (DeploymentSubscriptions,))
 
 
+class Schema(strawberry.Schema):
+    """Expected errors (ours, validation) are answers, not server faults: log only the rest."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = [e for e in errors if _unexpected(e)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, SlipwayError)
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
