@@ -1,0 +1,71 @@
+"""An engine on a fresh migrated SQLite database with fake adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.builders.fake import FakeBuilder
+from app.crypto import Cipher, load_or_create_key
+from app.db.migrate import upgrade
+from app.db.models import Application
+from app.db.session import Database
+from app.engine.context import Adapters
+from app.engine.runner import Engine
+from app.logs.messages import Message
+from app.runtime.fake import FakeRuntime
+from app.settings import Settings
+from app.sources.fake import FakeGitClient
+from app.types import BuildType
+
+
+class RecordingBus:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Message]] = []
+
+    def publish(self, topic: str, message: Message) -> None:
+        self.sent.append((topic, message))
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.settings = Settings(data_dir=tmp_path / "data", _env_file=None, heartbeat_interval=0.05)  # type: ignore[call-arg]
+        upgrade(self.settings.effective_database_url)
+        self.db = Database(self.settings.effective_database_url)
+        self.cipher = Cipher(load_or_create_key(self.settings))
+        src = tmp_path / "src"
+        src.mkdir()
+        self.git = FakeGitClient(src)
+        self.builder = FakeBuilder()
+        self.runtime = FakeRuntime()
+        self.bus = RecordingBus()
+        self.engine = Engine(
+            settings=self.settings,
+            db=self.db,
+            bus=self.bus,  # type: ignore[arg-type]
+            cipher=self.cipher,
+            adapters=Adapters(
+                git=self.git, builders={BuildType.DOCKERFILE: self.builder}, runtime=self.runtime
+            ),
+        )
+
+    def app(self, **fields: object) -> str:
+        with self.db.session() as session:
+            row = Application(
+                name="web",
+                app_name=f"web-{len(session.query(Application).all())}",
+                source_type="GIT",
+                repository="https://example.invalid/r.git",
+                env_enc=self.cipher.encrypt_json({"SECRET": "top-secret-value"}),
+                env_keys=["SECRET"],
+                **fields,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
