@@ -52,7 +52,9 @@ class Cipher:
         try:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken as exc:
-            raise Unavailable("stored secret cannot be decrypted: wrong SLIPWAY_SECRET_KEY") from exc
+            raise Unavailable(
+                "stored secret cannot be decrypted: wrong SLIPWAY_SECRET_KEY"
+            ) from exc
 
 
 def hash_api_key(key: str) -> str:

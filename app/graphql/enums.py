@@ -1,4 +1,4 @@
-"""The enums of the API, declared once from app.types."""
+"""The enums of the API: app.types' enums, registered with Strawberry once, here."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ import strawberry
 
 from app import types as t
 
-ApplicationStatus = strawberry.enum(t.ApplicationStatus)
-DeploymentStatus = strawberry.enum(t.DeploymentStatus)
-SourceType = strawberry.enum(t.SourceType)
-BuildType = strawberry.enum(t.BuildType)
-DeploymentTrigger = strawberry.enum(t.DeploymentTrigger)
-LogStream = strawberry.enum(t.LogStream)
-PublishMode = strawberry.enum(t.PublishMode)
-Scope = strawberry.enum(t.Scope)
+for _enum in (
+    t.ApplicationStatus,
+    t.DeploymentStatus,
+    t.SourceType,
+    t.BuildType,
+    t.DeploymentTrigger,
+    t.LogStream,
+    t.PublishMode,
+    t.Scope,
+):
+    strawberry.enum(_enum)
+
+ApplicationStatus = t.ApplicationStatus
+DeploymentStatus = t.DeploymentStatus
+SourceType = t.SourceType
+BuildType = t.BuildType
+DeploymentTrigger = t.DeploymentTrigger
+LogStream = t.LogStream
+PublishMode = t.PublishMode
+Scope = t.Scope
 
 
 @strawberry.enum

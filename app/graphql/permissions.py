@@ -14,7 +14,7 @@ class _Needs(BasePermission):
     scope: Scope = Scope.READ
     message = "an API key is required"
 
-    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:  # noqa: ARG002
         principal = info.context.principal
         if principal is None:
             raise Unauthenticated("an API key is required (x-api-key or Authorization: Bearer)")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.types import ExecutionContext
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from app.errors import SlipwayError
 from app.graphql.api_keys.mutations import ApiKeyMutations
 from app.graphql.applications.mutations import ApplicationMutations
 from app.graphql.applications.queries import ApplicationQueries
 from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
-from app.errors import SlipwayError
 from app.graphql.errors import error_masking
 
 Query = merge_types("Query", (ApplicationQueries, DeploymentQueries))

@@ -75,9 +75,7 @@ async def follow(
         await sub.close()
 
 
-async def _live(
-    messages: list[Message], cursor: _Cursor, path: Path
-) -> list[Sequence[LogLine]]:
+async def _live(messages: list[Message], cursor: _Cursor, path: Path) -> list[Sequence[LogLine]]:
     out: list[Sequence[LogLine]] = []
     for message in messages:
         if isinstance(message, End):

@@ -13,7 +13,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     """Redis in distributed mode; an in-memory broker (worker in-process) in embedded mode."""
     broker: dramatiq.Broker
     if settings.redis_url:
-        broker = RedisBroker(url=settings.redis_url, namespace="slipway")
+        broker = RedisBroker(url=settings.redis_url, namespace="slipway")  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker()
     dramatiq.set_broker(broker)

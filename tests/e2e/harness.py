@@ -70,7 +70,11 @@ class Subscription:
         assert ack["type"] == "connection_ack", ack
         self.ws.send(
             json.dumps(
-                {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": query, "variables": variables},
+                }
             )
         )
 

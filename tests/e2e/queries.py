@@ -15,7 +15,8 @@ mutation($id: ID!) { redeployApplication(applicationId: $id) { id status trigger
 DEPLOYMENT = """
 query($id: ID!) { deployment(id: $id) { id status errorMessage commitSha imageRef logPath pid
   startedAt finishedAt application { id status appName }
-  steps { step outcome durationMs } logs(afterSeq: 0, limit: 10000) { seq step stream message } } }"""
+  steps { step outcome durationMs }
+  logs(afterSeq: 0, limit: 10000) { seq step stream message } } }"""
 
 DEPLOYMENTS = """
 query($app: ID, $status: [DeploymentStatus!], $first: Int, $after: String) {

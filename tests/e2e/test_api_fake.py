@@ -25,7 +25,10 @@ def test_deploy_runs_the_pipeline_and_records_it(fake_server: Server, fakes: Fak
     assert done["imageRef"] == f"slipway/{app['appName']}:{dep['id']}"
     assert done["application"]["status"] == "DONE"
     assert [s["step"] for s in done["steps"]] == [
-        "FETCH_SOURCE", "BUILD_IMAGE", "RELEASE", "VERIFY_HEALTH"
+        "FETCH_SOURCE",
+        "BUILD_IMAGE",
+        "RELEASE",
+        "VERIFY_HEALTH",
     ]
     assert all(s["outcome"] == "DONE" and s["durationMs"] >= 0 for s in done["steps"])
     seqs = [line["seq"] for line in done["logs"]]
@@ -144,7 +147,12 @@ def test_status_subscription_sees_every_state_then_completes(
         ({"ports": [{"publishedPort": 0, "targetPort": 80}]}, "publishedPort"),
         ({"ports": [{"publishedPort": 80, "targetPort": 70000}]}, "targetPort"),
         (
-            {"ports": [{"publishedPort": 80, "targetPort": 80}, {"publishedPort": 80, "targetPort": 81}]},
+            {
+                "ports": [
+                    {"publishedPort": 80, "targetPort": 80},
+                    {"publishedPort": 80, "targetPort": 81},
+                ]
+            },
             "twice",
         ),
         ({"repository": None}, "repository"),

@@ -108,7 +108,11 @@ def test_legacy_graphql_ws_subscription_streams(fake_server: Server) -> None:
         assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
         ws.send(
             json.dumps(
-                {"id": "1", "type": "start", "payload": {"query": STATUS_SUB, "variables": {"id": dep_id}}}
+                {
+                    "id": "1",
+                    "type": "start",
+                    "payload": {"query": STATUS_SUB, "variables": {"id": dep_id}},
+                }
             )
         )
         statuses = []

@@ -35,7 +35,7 @@ class EnvVarInput:
 class PortInput:
     published_port: int
     target_port: int
-    publish_mode: PublishMode = PublishMode.INGRESS  # type: ignore[assignment]
+    publish_mode: PublishMode = PublishMode.INGRESS
 
 
 @strawberry.input
@@ -84,7 +84,7 @@ class CreateApplicationInput(ApplicationSettingsInput):
     name: str
     source_type: SourceType
     app_name: str | None = strawberry.field(default=None, description="Swarm service name")
-    build_type: BuildType | None = BuildType.DOCKERFILE  # type: ignore[assignment]
+    build_type: BuildType | None = BuildType.DOCKERFILE
     dockerfile: str | None = "Dockerfile"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -12,6 +12,9 @@ from app.db.repos import deployments
 from app.graphql.context import Info
 from app.graphql.enums import ApplicationStatus, BuildType, PublishMode, SourceType
 from app.graphql.relay import Connection, check_first, connection, decode_cursor
+
+if TYPE_CHECKING:
+    from app.graphql.deployments.types import Deployment
 
 
 @strawberry.type
@@ -62,9 +65,7 @@ class Application:
     @strawberry.field
     async def deployments(
         self, info: Info, first: int = 20, after: str | None = None
-    ) -> Connection[
-        Annotated["Deployment", strawberry.lazy("app.graphql.deployments.types")]  # noqa: F821
-    ]:
+    ) -> Connection[Annotated[Deployment, strawberry.lazy("app.graphql.deployments.types")]]:
         from app.graphql.deployments.types import Deployment
 
         rows, more = await info.context.db(
@@ -91,7 +92,7 @@ class Application:
             docker_image=row.docker_image,
             dockerfile=row.dockerfile,
             context_path=row.context_path,
-            build_args=dict(row.build_args or {}),
+            build_args=strawberry.scalars.JSON(dict(row.build_args or {})),
             env_keys=list(row.env_keys or []),
             ports=[
                 Port(
@@ -114,4 +115,3 @@ class Application:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
-

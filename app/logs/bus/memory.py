@@ -51,10 +51,10 @@ class MemoryBus:
             self._loop = asyncio.get_running_loop()
             self._deliver = deliver
 
-    async def watch(self, topic: str) -> None:
+    async def watch(self, topic: str) -> None:  # noqa: ARG002 - every topic is delivered
         return None
 
-    async def unwatch(self, topic: str) -> None:
+    async def unwatch(self, topic: str) -> None:  # noqa: ARG002
         return None
 
     async def stop(self) -> None:

@@ -69,7 +69,7 @@ class RedisBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         if self._client is not None:
             await self._client.aclose()
         self._sync.close()

@@ -30,7 +30,9 @@ class RecordingBus:
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.settings = Settings(data_dir=tmp_path / "data", _env_file=None, heartbeat_interval=0.05)  # type: ignore[call-arg]
+        self.settings = Settings(
+            data_dir=tmp_path / "data", _env_file=None, heartbeat_interval=0.05
+        )  # type: ignore[call-arg]
         upgrade(self.settings.effective_database_url)
         self.db = Database(self.settings.effective_database_url)
         self.cipher = Cipher(load_or_create_key(self.settings))

@@ -18,11 +18,17 @@ from app.types import DeploymentTrigger
 from tests.unit.engine.conftest import World
 
 
-def _submit(world: World, app_id: str, trigger: DeploymentTrigger = DeploymentTrigger.MANUAL) -> str:
+def _submit(
+    world: World, app_id: str, trigger: DeploymentTrigger = DeploymentTrigger.MANUAL
+) -> str:
     queue = declare(make_broker(world.settings))
     dep = submit(
-        settings=world.settings, db=world.db, bus=world.bus, queue=queue,  # type: ignore[arg-type]
-        application_id=app_id, trigger=trigger,
+        settings=world.settings,
+        db=world.db,
+        bus=world.bus,
+        queue=queue,  # type: ignore[arg-type]
+        application_id=app_id,
+        trigger=trigger,
     )
     return dep.id
 
@@ -41,7 +47,11 @@ def test_success_walks_queued_running_done(world: World) -> None:
     assert _row(world, dep_id) == ("QUEUED", None, "IDLE")
     assert world.engine.run(dep_id)
     assert _row(world, dep_id) == ("DONE", None, "DONE")
-    statuses = [m.status for t, m in world.bus.sent if t == f"deployment:{dep_id}" and isinstance(m, Changed) and m.status]
+    statuses = [
+        m.status
+        for t, m in world.bus.sent
+        if t == f"deployment:{dep_id}" and isinstance(m, Changed) and m.status
+    ]
     assert statuses == ["QUEUED", "RUNNING", "DONE"]
     assert world.runtime.released[0].env == {"SECRET": "top-secret-value"}
 

@@ -28,7 +28,9 @@ def test_lines_are_numbered_filed_and_published(tmp_path: Path) -> None:
     assert writer.close() == 3
     lines = read_after(tmp_path / "a.log", 0)
     assert [(x.seq, x.message, x.step) for x in lines] == [
-        (1, "one", "BUILD_IMAGE"), (2, "two", "BUILD_IMAGE"), (3, "three", "RELEASE")
+        (1, "one", "BUILD_IMAGE"),
+        (2, "two", "BUILD_IMAGE"),
+        (3, "three", "RELEASE"),
     ]
     assert lines[2].stream is LogStream.STDERR
     topics = {t for t, _ in bus.sent}
@@ -41,7 +43,10 @@ def test_lines_are_numbered_filed_and_published(tmp_path: Path) -> None:
 def test_secrets_are_masked_everywhere(tmp_path: Path) -> None:
     bus = RecordingBus()
     writer = LogWriter(
-        path=tmp_path / "a.log", deployment_id="d", bus=bus, secrets=["s3cret", "s3cret-longer", "x"]  # type: ignore[arg-type]
+        path=tmp_path / "a.log",
+        deployment_id="d",
+        bus=bus,
+        secrets=["s3cret", "s3cret-longer", "x"],  # type: ignore[arg-type]
     )
     writer.write("token=s3cret-longer and s3cret; x stays")
     writer.close()

@@ -1,0 +1,142 @@
+"""Real deployments through the API: git remote -> docker build -> Swarm service -> HTTP."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.engine.adapters import real_adapters
+from app.types import Scope
+from tests.e2e.conftest import wait_finished
+from tests.e2e.harness import Client, Server, free_port, running_server
+from tests.e2e.queries import CREATE_APP, DEPLOY, REDEPLOY
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:
+    with running_server(
+        tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def cleanup(docker_client: Any) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        for service in docker_client.services.list(filters={"name": name}):
+            service.remove()
+    label = [f"com.docker.swarm.service.name={n}" for n in names]
+    deadline = time.monotonic() + 30
+    while label and docker_client.containers.list(all=True, filters={"label": label}):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for name in names:
+        for image in docker_client.images.list(name=f"slipway/{name}"):
+            docker_client.images.remove(image.id, force=True)
+
+
+def _create(client: Client, repo: Path, cleanup: list[str], **extra: Any) -> dict[str, Any]:
+    port = free_port()
+    app = client(
+        CREATE_APP,
+        input={
+            "name": "web",
+            "sourceType": "GIT",
+            "repository": f"file://{repo}",
+            "branch": "main",
+            "ports": [{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
+            **extra,
+        },
+    )["createApplication"]
+    cleanup.append(app["appName"])
+    app["port"] = port
+    return app
+
+
+def _get(port: int, path: str = "/") -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as res:
+        body: str = res.read().decode()
+        return body
+
+
+def test_git_dockerfile_app_is_deployed_and_answers(
+    real_server: Server, git_repo: Any, cleanup: list[str], docker_client: Any
+) -> None:
+    client = real_server.client(Scope.DEPLOY)
+    repo = git_repo("static-ok")
+    app = _create(
+        client,
+        repo,
+        cleanup,
+        healthCheckPath="/health",
+        env=[{"key": "GREETING", "value": "hi-there-42"}],
+    )
+    dep = client(DEPLOY, id=app["id"])["deployApplication"]
+    done = wait_finished(client, dep["id"], timeout=180)
+    assert done["status"] == "DONE", done["errorMessage"]
+    assert "hello from slipway" in _get(app["port"])
+    assert len(done["commitSha"]) == 40
+    assert done["imageRef"] == f"slipway/{app['appName']}:{dep['id']}"
+    steps = [s["step"] for s in done["steps"]]
+    assert steps == ["FETCH_SOURCE", "BUILD_IMAGE", "RELEASE", "VERIFY_HEALTH"]
+    messages = [line["message"] for line in done["logs"]]
+    assert any("Step" in m or "COPY" in m for m in messages), "build output is in the log"
+    service = docker_client.services.get(app["appName"])
+    spec = service.attrs["Spec"]
+    assert "GREETING=hi-there-42" in spec["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert "hi-there-42" not in str(spec.get("Labels")), "env values never go in labels"
+    assert "hi-there-42" not in Path(done["logPath"]).read_text()
+
+    # Redeploy: rebuild without fetching, update the same service in place.
+    again = client(REDEPLOY, id=app["id"])["redeployApplication"]
+    second = wait_finished(client, again["id"], timeout=180)
+    assert second["status"] == "DONE", second["errorMessage"]
+    updated = docker_client.services.get(app["appName"])
+    assert updated.id == service.id
+    image = updated.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image.startswith(f"slipway/{app['appName']}:{again['id']}")
+    assert "hello from slipway" in _get(app["port"])
+
+
+def test_broken_dockerfile_ends_in_error(
+    real_server: Server, git_repo: Any, cleanup: list[str]
+) -> None:
+    client = real_server.client(Scope.DEPLOY)
+    app = _create(client, git_repo("broken"), cleanup)
+    done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 120)
+    assert done["status"] == "ERROR"
+    assert "3" in done["errorMessage"] and "build" in done["errorMessage"].lower()
+    assert done["application"]["status"] == "ERROR"
+    assert [s["outcome"] for s in done["steps"]][-1] == "ERROR"
+
+
+def test_app_that_never_answers_ends_in_error(
+    real_server: Server, git_repo: Any, cleanup: list[str]
+) -> None:
+    client = real_server.client(Scope.DEPLOY)
+    app = _create(client, git_repo("no-port"), cleanup, healthTimeout=15)
+    done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 120)
+    assert done["status"] == "ERROR"
+    assert str(app["port"]) in done["errorMessage"]
+    assert [s["step"] for s in done["steps"]][-1] == "VERIFY_HEALTH"
+
+
+def test_clone_of_missing_branch_ends_in_error(
+    real_server: Server, git_repo: Any, cleanup: list[str]
+) -> None:
+    client = real_server.client(Scope.DEPLOY)
+    app = _create(client, git_repo("static-ok"), cleanup, branch="does-not-exist")
+    done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 60)
+    assert done["status"] == "ERROR"
+    assert "does-not-exist" in done["errorMessage"]
+    assert [s["step"] for s in done["steps"]] == ["FETCH_SOURCE"]
