@@ -1,0 +1,170 @@
+"""Distributed mode: API server and `slipway worker` in separate processes, PostgreSQL,
+the Redis broker and the Redis log bus, deploying to the real Swarm engine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from app.engine.adapters import real_adapters
+from app.types import Scope
+from tests.e2e.conftest import wait_finished
+from tests.e2e.harness import Server, free_port, running_server
+from tests.e2e.queries import CREATE_APP, DEPLOY, LOGS_SUB, STATUS_SUB
+
+pytestmark = [pytest.mark.docker, pytest.mark.redis, pytest.mark.postgres]
+SLIPWAY = str(Path(sys.executable).with_name("slipway"))
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A private schema per test, so runs never see each other's rows."""
+    schema = f"t_{secrets.token_hex(4)}"
+    plain = postgres_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_db_url(redis_url: str) -> str:
+    url = redis_url.rsplit("/", 1)[0] + "/3"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+class Workers:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, **extra: str) -> subprocess.Popen[bytes]:
+        out = (self.log_dir / f"worker-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen(
+            [SLIPWAY, "worker"], env={**self.env, **extra}, stdout=out, stderr=out
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def distributed(
+    tmp_path: Path, pg_schema_url: str, redis_db_url: str, docker_client: Any
+) -> Iterator[tuple[Server, Workers]]:
+    data = tmp_path / "data"
+    overrides = {"database_url": pg_schema_url, "redis_url": redis_db_url}
+    with running_server(data, real_adapters, endpoint_mode="dnsrr", **overrides) as server:
+        env = {
+            **os.environ,
+            "SLIPWAY_DATA_DIR": str(data),
+            "SLIPWAY_DATABASE_URL": pg_schema_url,
+            "SLIPWAY_REDIS_URL": redis_db_url,
+            "SLIPWAY_ENDPOINT_MODE": "dnsrr",
+            "SLIPWAY_HEALTH_TIMEOUT": "60",
+        }
+        workers = Workers(env, tmp_path)
+        try:
+            yield server, workers
+        finally:
+            workers.stop_all()
+
+
+def _app(server: Server, repo: Path, docker_client: Any, names: list[str]) -> dict[str, Any]:
+    port = free_port()
+    app: dict[str, Any] = server.client(Scope.DEPLOY)(
+        CREATE_APP,
+        input={
+            "name": "dist",
+            "sourceType": "GIT",
+            "repository": f"file://{repo}",
+            "branch": "main",
+            "ports": [{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
+        },
+    )["createApplication"]
+    names.append(app["appName"])
+    app["port"] = port
+    return app
+
+
+@pytest.fixture
+def service_names(docker_client: Any) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        for service in docker_client.services.list(filters={"name": name}):
+            service.remove()
+
+
+def test_worker_process_deploys_and_logs_cross_processes(
+    distributed: tuple[Server, Workers], git_repo: Any, docker_client: Any, service_names: list[str]
+) -> None:
+    server, workers = distributed
+    workers.start()
+    client = server.client(Scope.DEPLOY)
+    app = _app(server, git_repo("static-ok"), docker_client, service_names)
+    dep = client(DEPLOY, id=app["id"])["deployApplication"]
+    logs = server.subscribe(LOGS_SUB, id=dep["id"], after=0)
+    status = server.subscribe(STATUS_SUB, id=dep["id"])
+    try:
+        seqs = [line["seq"] for data in logs.messages(180) for line in data["deploymentLogs"]]
+        states = [d["deploymentStatus"]["status"] for d in status.messages(60)]
+    finally:
+        logs.close()
+        status.close()
+    done = wait_finished(client, dep["id"])
+    assert done["status"] == "DONE", done["errorMessage"]
+    assert seqs == list(range(1, len(done["logs"]) + 1))
+    assert states[-1] == "DONE" and "RUNNING" in states
+    assert done["pid"] is None
+    with urllib.request.urlopen(f"http://127.0.0.1:{app['port']}/", timeout=5) as res:
+        assert b"hello from slipway" in res.read()
+
+
+def test_a_killed_worker_leaves_an_error_not_a_stuck_run(
+    distributed: tuple[Server, Workers], git_repo: Any, docker_client: Any, service_names: list[str]
+) -> None:
+    server, workers = distributed
+    first = workers.start()
+    client = server.client(Scope.DEPLOY)
+    app = _app(server, git_repo("slow-build"), docker_client, service_names)
+    dep = client(DEPLOY, id=app["id"])["deployApplication"]
+    deadline = time.monotonic() + 60
+    while client(STATUS_QUERY, id=dep["id"])["deployment"]["status"] != "RUNNING":
+        assert time.monotonic() < deadline, "never started"
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    workers.start()  # a new worker's first sweep finds the dead worker's run
+    done = wait_finished(client, dep["id"], timeout=60)
+    assert done["status"] == "ERROR"
+    assert "stopped responding" in done["errorMessage"]
+    assert done["logs"][-1]["message"].startswith("Deployment finished: ERROR")
+    assert done["application"]["status"] == "ERROR"
+
+
+STATUS_QUERY = "query($id: ID!) { deployment(id: $id) { status } }"
