@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,111 @@ def test_bad_input_is_rejected_and_changes_nothing(
     assert reason.lower() in err.value.errors[0]["message"].lower()
     listed = client("{ applications { edges { node { id } } } }")["applications"]["edges"]
     assert listed == []
+
+
+UPDATE = """
+mutation($id: ID!, $input: UpdateApplicationInput!) {
+  updateApplication(id: $id, input: $input) { id name envKeys replicas memoryLimitMb
+    ports { publishedPort } } }"""
+QUEUE = "{ deploymentQueue { state position deployment { id status queuePosition } } }"
+
+
+def test_update_validates_then_applies(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    with pytest.raises(GraphQLError) as err:
+        client(
+            UPDATE,
+            id=app_id,
+            input={"replicas": 2, "ports": [{"publishedPort": 0, "targetPort": 1}]},
+        )
+    assert err.value.codes == ["BAD_USER_INPUT"]
+    unchanged = client(UPDATE, id=app_id, input={})["updateApplication"]
+    assert unchanged["replicas"] == 1, "a rejected update changes nothing"
+    updated = client(
+        UPDATE,
+        id=app_id,
+        input={
+            "name": "renamed",
+            "replicas": 2,
+            "memoryLimitMb": 64,
+            "env": [{"key": "B", "value": "2"}, {"key": "A", "value": "1"}],
+        },
+    )["updateApplication"]
+    assert updated == {
+        "id": app_id,
+        "name": "renamed",
+        "envKeys": ["A", "B"],
+        "replicas": 2,
+        "memoryLimitMb": 64,
+        "ports": [],
+    }
+    dep = client(DEPLOY, id=app_id)["deployApplication"]
+    assert wait_finished(client, dep["id"])["status"] == "DONE"
+    spec = fakes.runtime.released[-1]
+    assert spec.replicas == 2 and spec.memory_limit == 64 * 1024 * 1024
+    assert spec.env == {"A": "1", "B": "2"}
+
+
+def test_delete_refuses_while_active_then_removes(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.lines, fakes.builder.delay_s = 40, 0.05
+    dep = client(DEPLOY, id=app_id)["deployApplication"]
+    with pytest.raises(GraphQLError) as err:
+        client("mutation($id: ID!) { deleteApplication(id: $id) }", id=app_id)
+    assert err.value.codes == ["CONFLICT"]
+    wait_finished(client, dep["id"])
+    assert client("mutation($id: ID!) { deleteApplication(id: $id) }", id=app_id)
+    assert client("query($id: ID!) { application(id: $id) { id } }", id=app_id) == {
+        "application": None
+    }
+    assert client("query($id: ID!) { deployment(id: $id) { id } }", id=dep["id"]) == {
+        "deployment": None
+    }
+
+
+def test_queue_shows_running_and_waiting_in_order(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.lines, fakes.builder.delay_s = 40, 0.05
+    ids = [client(DEPLOY, id=app_id)["deployApplication"]["id"] for _ in range(3)]
+    deadline = time.monotonic() + 10
+    while True:
+        queue = client(QUEUE)["deploymentQueue"]
+        if queue and queue[0]["state"] == "ACTIVE":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert [j["deployment"]["id"] for j in queue] == ids
+    assert [(j["state"], j["position"]) for j in queue] == [
+        ("ACTIVE", None),
+        ("WAITING", 1),
+        ("WAITING", 2),
+    ]
+    assert [j["deployment"]["queuePosition"] for j in queue] == [None, 1, 2]
+    for dep_id in ids:
+        wait_finished(client, dep_id)
+    assert client(QUEUE)["deploymentQueue"] == []
+
+
+def test_application_status_follows_its_deployments(fake_server: Server, fakes: Fakes) -> None:
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.lines, fakes.builder.delay_s = 10, 0.05
+    sub = fake_server.subscribe(
+        "subscription($id: ID!) { applicationStatus(applicationId: $id) { status } }", id=app_id
+    )
+    seen: list[str] = []
+    try:
+        messages = sub.messages(timeout=30)
+        seen.append(next(messages)["applicationStatus"]["status"])
+        dep = client(DEPLOY, id=app_id)["deployApplication"]
+        for data in messages:
+            seen.append(data["applicationStatus"]["status"])
+            if seen[-1] == "DONE":
+                break
+    finally:
+        sub.close()
+    assert wait_finished(client, dep["id"])["status"] == "DONE"
+    assert seen[0] == "IDLE" and "RUNNING" in seen and seen[-1] == "DONE"
