@@ -15,9 +15,9 @@ class Release:
     service_id: str
     created: bool
     previous_image: str | None = None
-    # Swarm's TaskTemplate.ForceUpdate counter after the release: with the image it
-    # tells this release's tasks from older ones when an unchanged image is redeployed.
-    force_update: int | None = None
+    # Ids of the service's tasks from before the release: verification ignores them, so
+    # a redeploy of the same image, or a failed earlier attempt, cannot pass for this one.
+    previous_tasks: frozenset[str] = frozenset()
 
 
 class Runtime(Protocol):

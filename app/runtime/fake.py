@@ -1,0 +1,73 @@
+"""An in-memory runtime for fast unit tests of the orchestration (never of Swarm itself)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from app.errors import Cancelled, HealthCheckError, ReleaseError
+from app.runtime.base import Release
+from app.types import CancelToken, LogFn, LogStream, ServiceSpec
+
+
+@dataclass
+class FakeRuntime:
+    """Records what it is asked and answers as configured.
+
+    ``release_error`` / ``verify_error``: fail that step with this message.
+    ``hang``: ``verify`` blocks until cancelled (or its timeout passes).
+    """
+
+    release_error: str | None = None
+    verify_error: str | None = None
+    hang: bool = False
+    services: dict[str, ServiceSpec] = field(default_factory=dict)
+    released: list[ServiceSpec] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
+        """Record ``spec`` as the service's new spec."""
+        if self.release_error is not None:
+            raise ReleaseError(self.release_error)
+        self.released.append(spec)
+        previous = self.services.get(spec.name)
+        self.services[spec.name] = spec
+        if previous is None:
+            log(f"creating service {spec.name} with image {spec.image}", stream=LogStream.SYSTEM)
+            return Release(service_id=f"fake-{spec.name}", created=True)
+        log(
+            f"updating service {spec.name}: image {previous.image} -> {spec.image}",
+            stream=LogStream.SYSTEM,
+        )
+        return Release(service_id=f"fake-{spec.name}", created=False, previous_image=previous.image)
+
+    def verify(
+        self,
+        spec: ServiceSpec,
+        release: Release,  # noqa: ARG002 - the protocol's signature
+        *,
+        timeout: float,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> None:
+        """Succeed, fail with ``verify_error``, or hang until cancelled."""
+        cancel.check()
+        if self.hang:
+            self._hang(spec, timeout=timeout, cancel=cancel)
+        if self.verify_error is not None:
+            raise HealthCheckError(self.verify_error)
+        self.verified.append(spec.name)
+        log(f"service {spec.name} is healthy", stream=LogStream.SYSTEM)
+
+    def remove(self, name: str) -> None:
+        """Forget the service if it exists."""
+        if self.services.pop(name, None) is not None:
+            self.removed.append(name)
+
+    def _hang(self, spec: ServiceSpec, *, timeout: float, cancel: CancelToken) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if cancel.wait(min(left, 0.5)):
+                raise Cancelled(cancel.reason)
+        raise HealthCheckError(f"service {spec.name} did not become healthy within {timeout:g}s")

@@ -1,0 +1,184 @@
+"""The Docker Swarm runtime: create or update a service, then prove it healthy."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from docker.client import DockerClient
+from docker.errors import APIError, DockerException, NotFound
+
+from app.errors import Cancelled, HealthCheckError, ReleaseError, Unavailable
+from app.runtime.base import Release
+from app.runtime.converge import Convergence
+from app.runtime.redact import redact
+from app.runtime.spec import swarm_service_args
+from app.runtime.tasks import strip_digest
+from app.types import CancelToken, LogFn, LogStream, ServiceSpec
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.5
+MAX_FAILED_TASKS = 3
+MIN_RUNNING_S = 3.0
+
+
+class SwarmRuntime:
+    """:class:`~app.runtime.base.Runtime` on a Docker engine in Swarm mode.
+
+    ``probe_host`` is where published ports are probed from here (host-mode ports
+    answer on the node's own addresses; 127.0.0.1 when the engine is local).
+    ``max_failed_tasks`` ended tasks of a release make it a crash loop; tasks count as
+    up once seen running for ``min_running_s``.
+    """
+
+    def __init__(
+        self,
+        client: DockerClient,
+        *,
+        probe_host: str = "127.0.0.1",
+        poll_interval: float = POLL_INTERVAL_S,
+        max_failed_tasks: int = MAX_FAILED_TASKS,
+        min_running_s: float = MIN_RUNNING_S,
+    ) -> None:
+        self._client = client
+        self._probe_host = probe_host
+        self._poll_interval = poll_interval
+        self._max_failed_tasks = max_failed_tasks
+        self._min_running_s = min_running_s
+
+    def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
+        """Create the service or update it in place to ``spec`` (the whole spec)."""
+        action = "look up"
+        try:
+            current = self._find(spec.name)
+            action = "create" if current is None else "update"
+            if current is None:
+                return self._create(spec, log)
+            return self._update(current, spec, log)
+        except APIError as exc:
+            detail = redact(str(exc.explanation or exc), spec.env)
+            raise ReleaseError(f"Docker refused to {action} service {spec.name}: {detail}") from exc
+        except (DockerException, OSError) as exc:
+            detail = redact(str(exc), spec.env)
+            raise ReleaseError(f"cannot reach the Docker engine: {detail}") from exc
+
+    def verify(
+        self,
+        spec: ServiceSpec,
+        release: Release,
+        *,
+        timeout: float,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> None:
+        """Return when converged, running, healthy and answering; raise HealthCheckError."""
+        convergence = Convergence(
+            self._client,
+            spec=spec,
+            release=release,
+            log=log,
+            probe_host=self._probe_host,
+            max_failed_tasks=self._max_failed_tasks,
+            min_running_s=self._min_running_s,
+        )
+        deadline = time.monotonic() + timeout
+        waiting_for: str | None = None
+        while True:
+            cancel.check()
+            missing = self._poll(convergence, spec)
+            if missing is None:
+                log(f"service {spec.name} is healthy", stream=LogStream.SYSTEM)
+                return
+            if missing != waiting_for:
+                log(f"waiting: {missing}", stream=LogStream.SYSTEM)
+                waiting_for = missing
+            if time.monotonic() >= deadline:
+                raise HealthCheckError(
+                    f"service {spec.name} did not become healthy within {timeout:g}s: {missing}"
+                )
+            if cancel.wait(self._poll_interval):
+                raise Cancelled(cancel.reason)
+
+    def remove(self, name: str) -> None:
+        """Remove the service if it exists; :class:`Unavailable` when the engine fails."""
+        try:
+            current = self._find(name)
+            if current is not None:
+                self._client.api.remove_service(current["ID"])
+                logger.info("removed service %s", name)
+        except NotFound:
+            return
+        except (DockerException, OSError) as exc:
+            raise Unavailable(f"could not remove service {name}: {exc}") from exc
+
+    def service_logs(self, name: str, *, tail: int = 20) -> list[str]:
+        """The last ``tail`` lines the service's tasks wrote (stdout and stderr).
+
+        Raises :class:`Unavailable` when the engine fails; [] when there is no service.
+        """
+        try:
+            chunks = self._client.api.service_logs(
+                name, stdout=True, stderr=True, tail=tail, is_tty=False
+            )
+            text = b"".join(chunks).decode("utf-8", "replace")
+        except NotFound:
+            return []
+        except (DockerException, OSError) as exc:
+            raise Unavailable(f"could not read the logs of service {name}: {exc}") from exc
+        return text.splitlines()[-tail:]
+
+    def _find(self, name: str) -> dict[str, Any] | None:
+        # The name filter matches prefixes too: keep the exact name only.
+        services: list[dict[str, Any]] = self._client.api.services(filters={"name": name})
+        return next((s for s in services if s["Spec"]["Name"] == name), None)
+
+    def _poll(self, convergence: Convergence, spec: ServiceSpec) -> str | None:
+        try:
+            return convergence.poll()
+        except (DockerException, OSError) as exc:
+            # The engine may be restarting or busy: keep trying until the deadline.
+            logger.warning("inspecting service %s failed: %s", spec.name, exc)
+            return f"cannot inspect the service: {redact(str(exc), spec.env)}"
+
+    def _create(self, spec: ServiceSpec, log: LogFn) -> Release:
+        args = swarm_service_args(spec)
+        log(f"creating service {spec.name} with image {spec.image}", stream=LogStream.SYSTEM)
+        result = self._client.api.create_service(**args.as_kwargs())
+        _log_warnings(result, log)
+        return Release(service_id=result["ID"], created=True)
+
+    def _update(self, current: dict[str, Any], spec: ServiceSpec, log: LogFn) -> Release:
+        service_id: str = current["ID"]
+        template = current["Spec"]["TaskTemplate"]
+        previous_image: str = template["ContainerSpec"]["Image"]
+        force_update = int(template.get("ForceUpdate", 0))
+        if strip_digest(previous_image) == strip_digest(spec.image):
+            # Same image: bump the counter so a redeploy still replaces the tasks.
+            force_update += 1
+            change = f"image {spec.image} unchanged, restarting its tasks"
+        else:
+            change = f"image {previous_image} -> {spec.image}"
+        args = swarm_service_args(spec, force_update=force_update)
+        log(f"updating service {spec.name}: {change}", stream=LogStream.SYSTEM)
+        previous_tasks = frozenset(
+            t["ID"] for t in self._client.api.tasks(filters={"service": service_id})
+        )
+        # fetch_current_spec=False: the new spec replaces the old one whole, so settings
+        # removed from the spec (env, mounts, ports) are removed from the service.
+        result = self._client.api.update_service(
+            service_id, current["Version"]["Index"], fetch_current_spec=False, **args.as_kwargs()
+        )
+        _log_warnings(result, log)
+        return Release(
+            service_id=service_id,
+            created=False,
+            previous_image=previous_image,
+            previous_tasks=previous_tasks,
+        )
+
+
+def _log_warnings(result: dict[str, Any] | None, log: LogFn) -> None:
+    for warning in (result or {}).get("Warnings") or []:
+        log(f"Docker warning: {warning}", stream=LogStream.SYSTEM)
