@@ -17,6 +17,7 @@ from app.auth.keys import Principal
 from app.crypto import Cipher
 from app.db.session import Database
 from app.errors import Unauthenticated
+from app.graphql.sharing import SharedResults
 from app.logs.hub import Hub
 from app.queue.actors import DeploymentQueue
 from app.settings import Settings
@@ -33,6 +34,7 @@ class AppState:
     cipher: Cipher
     hub: Hub
     queue: DeploymentQueue
+    shared: SharedResults = field(default_factory=SharedResults)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
 from app.graphql.errors import error_masking
+from app.graphql.sharing import SharingExecutionContext
 
 Query = merge_types("Query", (ApplicationQueries, DeploymentQueries))
 Mutation = merge_types("Mutation", (ApplicationMutations, DeploymentMutations, ApiKeyMutations))
@@ -43,6 +44,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[error_masking],
+        execution_context_class=SharingExecutionContext,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -67,6 +68,17 @@ class SlipwayGraphQL(GraphQL[Context, None]):
     graphql_ws_handler_class = _LegacyWS
 
     state: AppState  # set by the app lifespan before the first request
+
+    def encode_json(self, data: object) -> str | bytes:
+        """A ``next`` message whose data is a shared result reuses its encoding."""
+        if isinstance(data, dict) and data.get("type") == "next":
+            payload = data.get("payload")
+            if isinstance(payload, dict) and payload.keys() == {"data"}:
+                body = self.state.shared.encoded(payload["data"])
+                if body is not None:
+                    msg_id = json.dumps(data["id"])
+                    return f'{{"id":{msg_id},"type":"next","payload":{{"data":{body}}}}}'
+        return super().encode_json(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None

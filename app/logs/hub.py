@@ -12,9 +12,27 @@ import asyncio
 from collections.abc import Sequence
 
 from app.logs.bus.base import Bus
-from app.logs.messages import Message
+from app.logs.messages import Lines, Message
+from app.types import LogLine
 
 MAX_BACKLOG = 50_000
+
+
+def coalesce(messages: Sequence[Message]) -> list[Message]:
+    """Consecutive Lines become one, so every subscriber gets the same, fewer, chunks."""
+    out: list[Message] = []
+    run: list[LogLine] = []
+    for message in messages:
+        if isinstance(message, Lines):
+            run.extend(message.lines)
+            continue
+        if run:
+            out.append(Lines(tuple(run)))
+            run = []
+        out.append(message)
+    if run:
+        out.append(Lines(tuple(run)))
+    return out
 
 
 class _Topic:
@@ -98,7 +116,7 @@ class Hub:
     def _deliver(self, topic: str, messages: list[Message]) -> None:
         entry = self._topics.get(topic)
         if entry is not None:
-            entry.push(messages)
+            entry.push(coalesce(messages))
 
     async def subscribe(self, topic: str) -> Subscription:
         """Start receiving ``topic``: every message published after this returns is seen."""
