@@ -57,6 +57,8 @@ def test_env_values_are_masked_in_logs_and_never_returned(
     ).text
     assert secret not in everything
     assert secret not in Path(done["logPath"]).read_text()
+    db_file = fake_server.settings.data_dir / "slipway.db"
+    assert secret.encode() not in db_file.read_bytes(), "env values are encrypted at rest"
     assert any("********" in line["message"] for line in done["logs"])
 
 
