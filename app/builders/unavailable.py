@@ -6,9 +6,7 @@ it would run and fails with a clear message when its CLI is missing.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections import deque
@@ -17,6 +15,7 @@ from typing import Any, ClassVar
 
 from app.builders.dockerfile import DockerfileBuilder, checked_build_args, resolve_context_dir
 from app.errors import BuildError
+from app.processes import killed_on_cancel
 from app.types import BuildSpec, CancelToken, LogFn, LogStream
 
 
@@ -117,34 +116,21 @@ def run_streaming(command: list[str], *, log: LogFn, cancel: CancelToken) -> Non
         )  # fmt: skip
     except OSError as exc:
         raise BuildError(f"could not start {command[0]}: {exc}") from exc
-
-    def kill() -> None:
-        if proc.poll() is None:  # a reaped pid may already be someone else's
-            _kill_group(proc.pid)
-
-    cancel.on_cancel(kill)
     tail: deque[str] = deque(maxlen=3)
     try:
-        for raw in proc.stdout or ():
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                tail.append(line)
-                log(line)
-        code = proc.wait()
+        with killed_on_cancel(proc, cancel):
+            for raw in proc.stdout or ():
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    tail.append(line)
+                    log(line)
+            code = proc.wait()
     finally:
-        kill()  # a no-op unless we are leaving on an exception
         if proc.stdout is not None:
             proc.stdout.close()
     cancel.check()
     if code != 0:
         raise BuildError(f"{Path(command[0]).name} exited with code {code}: {' | '.join(tail)}")
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 STATIC_DOCKERFILE = """\

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import git
 
 from app.errors import SourceError
+from app.processes import killed_on_cancel
 from app.sources.base import FetchResult
 from app.sources.validate import split_credentials, validate_ref, validate_repository
 from app.types import CancelToken, GitSourceSpec, LogFn, LogStream
@@ -158,30 +158,15 @@ class GitPythonClient:
         proc = process.proc
         if proc is None:
             raise SourceError("could not start git: no process")
-
-        def kill() -> None:
-            # git forks helpers (remote-https, index-pack): end the whole group it leads;
-            # once git is reaped its pid may be reused, hence the poll (as Popen.kill does)
-            if proc.poll() is None:
-                _kill_group(proc.pid)
-
-        cancel.on_cancel(kill)
         try:
-            tail = _stream_progress(proc.stderr, log=log, mask=mask)
-            code = proc.wait()
+            with killed_on_cancel(proc, cancel):  # git forks remote-https, index-pack
+                tail = _stream_progress(proc.stderr, log=log, mask=mask)
+                code = proc.wait()
         finally:
-            kill()  # a no-op unless we are leaving on an exception
             if proc.stderr is not None:
                 proc.stderr.close()
         cancel.check()
         return None if code == 0 else _summarise(tail, code)
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _segments(stream: IO[bytes]) -> Iterator[tuple[str, bool]]:
