@@ -15,14 +15,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.db.migrate import upgrade
-    from app.main import create_app
+    from app.main import create_app, server_config
 
     upgrade(settings.effective_database_url)
     mode = "embedded (in-process worker)" if settings.embedded else "distributed (API only)"
     logging.getLogger("slipway").info(
         "Slipway %s on http://%s:%d/graphql", mode, args.host, args.port
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    config = server_config(create_app(settings), settings, host=args.host, port=args.port)
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,6 +31,20 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 AdaptersFactory = Callable[[Settings], Adapters]
+
+
+def server_config(
+    app: Starlette, settings: Settings, *, host: str, port: int, log_level: str = "info"
+) -> uvicorn.Config:
+    """How `slipway serve` (and the tests' servers) run the app under uvicorn."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_compression,
+        log_level=log_level,
+    )
 
 
 def make_bus(settings: Settings) -> Bus:

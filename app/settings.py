@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=4, ge=1)
     heartbeat_interval: float = Field(default=2.0, gt=0)
     stale_after: float = Field(default=60.0, gt=0, description="heartbeat age that means dead")
+    ws_compression: bool = Field(
+        default=False,
+        description="permessage-deflate on WebSockets: less traffic, but each follower's "
+        "copy of a busy log is compressed separately, which costs the event loop",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -19,7 +19,7 @@ from app.db.migrate import upgrade
 from app.db.repos import api_keys
 from app.db.session import Database
 from app.engine.context import Adapters
-from app.main import create_app
+from app.main import create_app, server_config
 from app.settings import Settings
 from app.types import Scope
 
@@ -102,13 +102,8 @@ class Server:
         upgrade(settings.effective_database_url)
         self.db = Database(settings.effective_database_url)
         self.port = free_port()
-        config = uvicorn.Config(
-            create_app(settings, adapters=adapters),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            ws="websockets-sansio",
-        )
+        app = create_app(settings, adapters=adapters)
+        config = server_config(app, settings, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
