@@ -39,6 +39,32 @@ def read_after(path: Path, after_seq: int, limit: int | None = None) -> list[Log
     return out
 
 
+def read_from(path: Path, *, offset: int, after_seq: int, limit: int) -> tuple[list[LogLine], int]:
+    """Up to ``limit`` lines with seq > ``after_seq``, reading from byte ``offset``.
+
+    Returns them and the offset to continue from. Only complete lines are consumed, so a
+    line being appended right now is read whole next time.
+    """
+    out: list[LogLine] = []
+    if not path.exists():
+        return out, offset
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            offset += len(raw)
+            text = raw.decode("utf-8", errors="replace")
+            if _quick_seq(text) <= after_seq:
+                continue
+            line = parse(text)
+            if line is not None and line.seq > after_seq:
+                out.append(line)
+                if len(out) >= limit:
+                    break
+    return out, offset
+
+
 def _quick_seq(raw: str) -> int:
     """The seq of a raw line without decoding the rest of it."""
     end = raw.find(",")

@@ -15,7 +15,8 @@ from app.logs.bus.base import Bus
 from app.logs.messages import Lines, Message
 from app.types import LogLine
 
-MAX_BACKLOG = 50_000
+MAX_BACKLOG = 50_000  # lines held for the slowest subscriber before it must resync
+TRIM_AT = 256  # items: drop what every subscriber has read in slices, not one by one
 
 
 def coalesce(messages: Sequence[Message]) -> list[Message]:
@@ -36,10 +37,14 @@ def coalesce(messages: Sequence[Message]) -> list[Message]:
 
 
 class _Topic:
+    """A topic's recent messages; ``marks[i]`` counts the lines up to and with item i."""
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.items: list[Message] = []
+        self.marks: list[int] = []
         self.base = 0  # absolute index of items[0]
+        self.base_mark = 0  # lines before items[0]
         self.event = asyncio.Event()
         self.cursors: set[Subscription] = set()
 
@@ -48,15 +53,22 @@ class _Topic:
         return self.base + len(self.items)
 
     def push(self, messages: Sequence[Message]) -> None:
+        total = self.marks[-1] if self.marks else self.base_mark
+        for message in messages:
+            total += len(message.lines) if isinstance(message, Lines) else 1
+            self.marks.append(total)
         self.items.extend(messages)
         event, self.event = self.event, asyncio.Event()
         event.set()
-        if len(self.items) > MAX_BACKLOG:
-            self._shed()
+        if total - self.base_mark > MAX_BACKLOG:
+            self._shed(total)
 
-    def _shed(self) -> None:
+    def _mark_at(self, pos: int) -> int:
+        return self.base_mark if pos <= self.base else self.marks[pos - self.base - 1]
+
+    def _shed(self, total: int) -> None:
         for sub in self.cursors:
-            if self.end - sub.pos > MAX_BACKLOG // 2:
+            if total - self._mark_at(sub.pos) > MAX_BACKLOG // 2:
                 sub.lagged = True
                 sub.pos = self.end
         self.trim()
@@ -64,8 +76,10 @@ class _Topic:
     def trim(self) -> None:
         low = min((s.pos for s in self.cursors), default=self.end)
         drop = low - self.base
-        if drop > 1024 or (drop and drop == len(self.items)):
+        if drop > TRIM_AT or (drop and drop == len(self.items)):
+            self.base_mark = self._mark_at(low)
             del self.items[:drop]
+            del self.marks[:drop]
             self.base = low
 
 

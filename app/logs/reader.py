@@ -10,11 +10,12 @@ The stream ends at the writer's ``End`` marker, or when the deployment is found 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
-from app.logs.files import read_after
+from app.logs.files import read_from
 from app.logs.hub import Hub
 from app.logs.messages import End, Lines, Message
 from app.logs.writer import logs_topic
@@ -26,9 +27,11 @@ IDLE_CHECK = 5.0
 
 
 class _Cursor:
-    def __init__(self, after_seq: int) -> None:
+    def __init__(self, path: Path, after_seq: int) -> None:
+        self.path = path
         self.last = after_seq
         self.end: int | None = None
+        self.offset = 0  # in the file, before the first line not yet read from it
 
     def take(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
         """The part of ``lines`` after the cursor (the same object when all of it is new)."""
@@ -51,55 +54,57 @@ async def follow(
 ) -> AsyncIterator[Sequence[LogLine]]:
     """Yield batches of lines after ``after_seq``; complete once the log has ended."""
     sub = await hub.subscribe(logs_topic(deployment_id))
-    cursor = _Cursor(after_seq)
+    cursor = _Cursor(path, after_seq)
     try:
-        async for batch in _replay(path, cursor):
+        async for batch in _replay(cursor):
             yield batch
         if await is_finished():
-            async for batch in _replay(path, cursor):
+            async for batch in _replay(cursor):
                 yield batch
             return
         while not cursor.done:
             messages = await sub.next(timeout=IDLE_CHECK)
             if sub.lagged or not messages:
                 sub.lagged = False
-                async for batch in _replay(path, cursor):
+                async for batch in _replay(cursor):
                     yield batch
                 if not messages and await is_finished():
-                    async for batch in _replay(path, cursor):
+                    async for batch in _replay(cursor):
                         yield batch
                     return
-            for batch in await _live(messages, cursor, path):
+            for batch in await _live(messages, cursor):
                 yield batch
     finally:
         await sub.close()
 
 
-async def _live(messages: list[Message], cursor: _Cursor, path: Path) -> list[Sequence[LogLine]]:
+async def _live(messages: list[Message], cursor: _Cursor) -> list[Sequence[LogLine]]:
     out: list[Sequence[LogLine]] = []
     for message in messages:
         if isinstance(message, End):
             cursor.end = message.last_seq
         elif isinstance(message, Lines) and message.lines:
             if message.lines[0].seq > cursor.last + 1:  # a gap: the file has it
-                out.extend(await _read_gap(path, cursor, message.lines[0].seq - 1))
+                out.extend([b async for b in _replay(cursor, upto=message.lines[0].seq - 1)])
             fresh = cursor.take(message.lines)
             if fresh:
                 out.append(fresh)
     if cursor.end is not None and cursor.last < cursor.end:
-        out.extend(await _read_gap(path, cursor, cursor.end))
+        out.extend([b async for b in _replay(cursor, upto=cursor.end)])
     return out
 
 
-async def _read_gap(path: Path, cursor: _Cursor, upto: int) -> list[Sequence[LogLine]]:
-    lines = await run_in_threadpool(read_after, path, cursor.last, upto - cursor.last)
-    fresh = cursor.take(lines)
-    return [fresh] if fresh else []
-
-
-async def _replay(path: Path, cursor: _Cursor) -> AsyncIterator[Sequence[LogLine]]:
-    lines = await run_in_threadpool(read_after, path, cursor.last)
-    for start in range(0, len(lines), REPLAY_BATCH):
-        fresh = cursor.take(lines[start : start + REPLAY_BATCH])
+async def _replay(cursor: _Cursor, upto: int | None = None) -> AsyncIterator[Sequence[LogLine]]:
+    """Lines after the cursor from the file, in bounded batches (up to ``upto``)."""
+    while upto is None or cursor.last < upto:
+        limit = REPLAY_BATCH if upto is None else min(REPLAY_BATCH, upto - cursor.last)
+        lines, cursor.offset = await run_in_threadpool(
+            partial(
+                read_from, cursor.path, offset=cursor.offset, after_seq=cursor.last, limit=limit
+            )
+        )
+        fresh = cursor.take(lines)
         if fresh:
             yield fresh
+        if len(lines) < limit:
+            return

@@ -55,3 +55,31 @@ def test_other_batches_documents_and_lists_are_not_shared() -> None:
     directive = DOC.replace("message", "message @include(if: true)")
     assert _executor(shared, batch, directive).execute_operation() is not base
     assert shared.encoded({"not": "shared"}) is None
+
+
+def test_leaf_plan_gives_exactly_what_graphql_core_gives() -> None:
+    from graphql import ExecutionResult as Result
+
+    from app.graphql.leafplan import plan_for
+
+    doc = DOC.replace("seq message", "seq timestamp stream step message n: seq __typename")
+    now = datetime.now(UTC)
+    batch = tuple(
+        LogLine(i, now, LogStream.SYSTEM, None if i % 2 else "BUILD_IMAGE", f"line {i}")
+        for i in range(1, 6)
+    )
+    shared = SharedResults()
+    fast = _executor(shared, batch, doc).execute_operation()
+    plain = _executor(SharedResults(), list(batch), doc).execute_operation()  # no sharing
+    assert isinstance(fast, Result) and isinstance(plain, Result)
+    assert fast.data == plain.data and fast.errors is None
+    assert shared.plan(f"\x00{doc}", lambda: None) is not None, "the fast path was taken"
+    schema = build_schema()._schema
+    for unplannable in (
+        DOC.replace("seq message", "seq ... on LogLine { message }"),
+        'subscription { deploymentStatus(deploymentId: "d") { id status } }',
+        'subscription { a: deploymentLogs(deploymentId: "d") { seq } '
+        'b: deploymentLogs(deploymentId: "d") { seq } }',
+    ):
+        operation = parse(unplannable).definitions[0]
+        assert plan_for(schema, operation) is None, unplannable  # type: ignore[arg-type]

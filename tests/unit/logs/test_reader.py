@@ -105,3 +105,27 @@ async def test_lagging_subscriber_resyncs_from_the_file(
     assert await asyncio.wait_for(task, 10) == list(range(1, 1001))
     await sub.close()
     await hub.stop()
+
+
+async def test_a_stuck_subscriber_does_not_make_the_hub_hold_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.logs.messages import Lines
+    from app.types import LogLine, LogStream
+
+    monkeypatch.setattr(hub_module, "MAX_BACKLOG", 1000)
+    monkeypatch.setattr(hub_module, "TRIM_AT", 8)
+    hub = Hub(MemoryBus())
+    stuck = await hub.subscribe("t")
+    reader = await hub.subscribe("t")
+    now = datetime.now(UTC)
+    topic = hub._topics["t"]
+    for n in range(200):  # 200 chunks of 100 lines = 20,000 lines
+        chunk = tuple(LogLine(n * 100 + i, now, LogStream.STDOUT, None, "x") for i in range(100))
+        hub._deliver("t", [Lines(chunk)])
+        await reader.next(timeout=0)
+        held = topic.marks[-1] - topic.base_mark if topic.marks else 0
+        assert held <= 1000 + 100 + 8 * 100, held
+    assert stuck.lagged and not reader.lagged

@@ -93,3 +93,21 @@ def test_read_after_and_limit(tmp_path: Path) -> None:
     assert [x.seq for x in read_after(tmp_path / "a.log", 15)] == [16, 17, 18, 19, 20]
     assert [x.seq for x in read_after(tmp_path / "a.log", 3, limit=2)] == [4, 5]
     assert read_after(tmp_path / "missing.log", 0) == []
+
+
+def test_read_from_continues_at_its_offset_and_leaves_a_partial_line(tmp_path: Path) -> None:
+    from app.logs.files import read_from
+
+    path = tmp_path / "a.log"
+    writer = LogWriter(path=path, deployment_id="d", bus=RecordingBus())  # type: ignore[arg-type]
+    for i in range(10):
+        writer.write(f"line {i}")
+    writer.close()
+    first, offset = read_from(path, offset=0, after_seq=0, limit=4)
+    assert [x.seq for x in first] == [1, 2, 3, 4]
+    rest, offset = read_from(path, offset=offset, after_seq=4, limit=100)
+    assert [x.seq for x in rest] == list(range(5, 11))
+    with path.open("a") as fh:
+        fh.write('[11,"2026-01-01T00:00:00+00:00","STDOUT",null,"half')  # still being written
+    more, same = read_from(path, offset=offset, after_seq=10, limit=100)
+    assert more == [] and same == offset
