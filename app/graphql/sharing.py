@@ -68,12 +68,16 @@ def _trim(cache: OrderedDict[Any, Any]) -> None:
 
 
 class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Per-event executor that reuses another subscriber's result for the same batch."""
+    """Per-event executor: leaf plans for list payloads; shared results for tuple ones.
+
+    Tuples are the hub's chunks, which every follower receives as the same object; lists
+    are one follower's own replay from the file.
+    """
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         payload, shared = self.root_value, _shared(self.context_value)
         document = _document(self)
-        if shared is None or document is None or type(payload) is not tuple:
+        if shared is None or document is None or not isinstance(payload, list | tuple):
             return super().execute_operation(serially)
         if (hit := shared.get(payload, document)) is not None:
             return hit
@@ -83,6 +87,8 @@ class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
             result = ExecutionResult(data=plan.execute(payload), errors=None)
         else:
             result = super().execute_operation(serially)
+        if type(payload) is not tuple:  # a subscriber's own replay batch: nobody to share with
+            return result
         if inspect.isawaitable(result):
             return _store_later(result, shared, payload, document)
         if isinstance(result, ExecutionResult):

@@ -15,7 +15,7 @@ from app.logs.bus.base import Bus
 from app.logs.messages import Lines, Message
 from app.types import LogLine
 
-MAX_BACKLOG = 50_000  # lines held for the slowest subscriber before it must resync
+MAX_BACKLOG = 200_000  # lines held for the slowest subscriber (~60 MB) before it resyncs
 TRIM_AT = 256  # items: drop what every subscriber has read in slices, not one by one
 
 

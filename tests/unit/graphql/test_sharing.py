@@ -51,7 +51,8 @@ def test_other_batches_documents_and_lists_are_not_shared() -> None:
         "deploymentLogs": [{"seq": 1}, {"seq": 2}]
     }
     as_list = list(batch)
-    assert _executor(shared, as_list).execute_operation() is not base
+    from_list = _executor(shared, as_list).execute_operation()
+    assert from_list is not base and from_list.data == base.data
     directive = DOC.replace("message", "message @include(if: true)")
     assert _executor(shared, batch, directive).execute_operation() is not base
     assert shared.encoded({"not": "shared"}) is None
