@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
     args = parser().parse_args(argv)
     settings = get_settings()
     if getattr(args, "host", None) is None and args.command == "serve":
