@@ -50,7 +50,9 @@ def decode_cursor(cursor: str | None) -> str | None:
     return value
 
 
-def check_first(first: int) -> int:
+def check_first(first: int | None, default: int) -> int:
+    """``first`` within 1..MAX_PAGE; an explicit null means the default."""
+    first = default if first is None else first
     if not 1 <= first <= MAX_PAGE:
         raise BadInput(f"first must be between 1 and {MAX_PAGE}, got {first}")
     return first

@@ -17,11 +17,14 @@ def test_contract_names_are_present() -> None:
     for name in (
         "deployApplication(applicationId: ID!",
         "redeployApplication(applicationId: ID!",
-        "deploymentLogs(deploymentId: ID!, afterSeq: Int! = 0): [LogLine!]!",
+        "deploymentLogs(deploymentId: ID!, afterSeq: Int = 0): [LogLine!]!",
         "deploymentStatus(deploymentId: ID!): Deployment!",
         "applicationStatus(applicationId: ID!): Application!",
         "deploymentQueue(serverId: ID = null): [QueueJob!]!",
         "createApiKey(name: String!, scopes: [Scope!]!): CreatedApiKey!",
         "enum DeploymentStatus",
+        "logs(afterSeq: Int = 0, limit: Int = 1000): [LogLine!]!",
+        "deployments(applicationId: ID = null, status: [DeploymentStatus!] = null, first: Int = 20",
+        "applications(first: Int = 50",
     ):
         assert name in sdl, name

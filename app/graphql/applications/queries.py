@@ -20,9 +20,9 @@ class ApplicationQueries:
 
     @strawberry.field(permission_classes=[CanRead])
     async def applications(
-        self, info: Info, first: int = 50, after: str | None = None
+        self, info: Info, first: int | None = 50, after: str | None = None
     ) -> Connection[Application]:
         rows, more = await info.context.db(
-            applications.page, first=check_first(first), after=decode_cursor(after)
+            applications.page, first=check_first(first, 50), after=decode_cursor(after)
         )
         return connection(rows, more, Application.from_row, lambda r: r.id)

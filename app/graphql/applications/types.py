@@ -64,7 +64,7 @@ class Application:
 
     @strawberry.field
     async def deployments(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Annotated[Deployment, strawberry.lazy("app.graphql.deployments.types")]]:
         from app.graphql.deployments.types import Deployment
 
@@ -72,7 +72,7 @@ class Application:
             deployments.page,
             application_id=str(self.id),
             statuses=None,
-            first=check_first(first),
+            first=check_first(first, 20),
             after=decode_cursor(after),
         )
         return connection(rows, more, Deployment.from_row, lambda r: r.id)

@@ -27,14 +27,14 @@ class DeploymentQueries:
         info: Info,
         application_id: strawberry.ID | None = None,
         status: list[DeploymentStatus] | None = None,
-        first: int = 20,
+        first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Deployment]:
         rows, more = await info.context.db(
             deployments.page,
             application_id=str(application_id) if application_id is not None else None,
             statuses=[s.value for s in status] if status else None,
-            first=check_first(first),
+            first=check_first(first, 20),
             after=decode_cursor(after),
         )
         return connection(rows, more, Deployment.from_row, lambda r: r.id)

@@ -29,8 +29,9 @@ class DeploymentSubscriptions:
         description="lines after afterSeq in batches, in seq order; completes after the last",
     )
     async def deployment_logs(
-        self, info: Info, deployment_id: strawberry.ID, after_seq: int = 0
+        self, info: Info, deployment_id: strawberry.ID, after_seq: int | None = 0
     ) -> AsyncGenerator[list[LogLine], None]:
+        after_seq = after_seq or 0
         if after_seq < 0:
             raise BadInput("afterSeq must be >= 0")
         ctx = info.context

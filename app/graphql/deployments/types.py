@@ -102,7 +102,8 @@ class Deployment:
         return [DeploymentStep.from_row(r) for r in rows]
 
     @strawberry.field(description="log lines after afterSeq, at most limit")
-    async def logs(self, after_seq: int = 0, limit: int = 1000) -> list[LogLine]:
+    async def logs(self, after_seq: int | None = 0, limit: int | None = 1000) -> list[LogLine]:
+        after_seq, limit = after_seq or 0, 1000 if limit is None else limit
         if after_seq < 0 or not 1 <= limit <= MAX_LOG_LIMIT:
             raise BadInput(f"afterSeq must be >= 0 and limit within 1..{MAX_LOG_LIMIT}")
         lines = await run_in_threadpool(read_after, Path(self.log_path), after_seq, limit)
