@@ -19,7 +19,8 @@ from app.engine.snapshot import DeploymentSnapshot, snapshot
 from app.engine.steps import PipelineStep
 from app.errors import Cancelled, SlipwayError
 from app.logs.bus.base import Bus
-from app.logs.writer import LogWriter, make_masker
+from app.logs.writer import LogWriter
+from app.masking import MIN_ENV_SECRET, Masker
 from app.settings import Settings
 from app.types import CancelToken, DeploymentStatus
 
@@ -160,7 +161,4 @@ class Engine:
 
 
 def _mask(text: str | None, secrets: tuple[str, ...]) -> str | None:
-    masker = make_masker(secrets)
-    if text is None or masker is None:
-        return text
-    return masker.sub("********", text)
+    return None if text is None else Masker(secrets, min_length=MIN_ENV_SECRET)(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -12,22 +11,12 @@ from pathlib import Path
 from app.logs.bus.base import Bus
 from app.logs.files import last_seq
 from app.logs.messages import End, Lines
+from app.masking import MIN_ENV_SECRET, Masker
 from app.types import LogLine, LogStream
-
-MASK = "********"
-MIN_SECRET_LENGTH = 3
 
 
 def logs_topic(deployment_id: str) -> str:
     return f"logs:{deployment_id}"
-
-
-def make_masker(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex for all secret values, longest first so overlaps mask whole."""
-    values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-    if not values:
-        return None
-    return re.compile("|".join(re.escape(v) for v in values))
 
 
 class LogWriter:
@@ -42,7 +31,7 @@ class LogWriter:
         self.path = path
         self.topic = logs_topic(deployment_id)
         self._bus = bus
-        self._mask = make_masker(secrets)
+        self._mask = Masker(secrets, min_length=MIN_ENV_SECRET)
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.seq = last_seq(path)
@@ -71,8 +60,8 @@ class LogWriter:
 
     def _line(self, text: str, now: datetime, stream: LogStream, step: str | None) -> LogLine:
         self.seq += 1
-        if self._mask is not None:
-            text = self._mask.sub(MASK, text)
+        if self._mask:
+            text = self._mask(text)
         return LogLine(self.seq, now, stream, step if step is not None else self.step, text)
 
     def close(self) -> int:

@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import git
 
 from app.errors import SourceError
+from app.masking import Masker
 from app.processes import killed_on_cancel
 from app.sources.base import FetchResult
 from app.sources.validate import split_credentials, validate_ref, validate_repository
@@ -102,18 +103,6 @@ def clone_env(target: CloneTarget) -> dict[str, str]:
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
-
-
-class Masker:
-    """Replaces each secret with ``***`` in text bound for logs and errors."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        self._secrets = [secret for secret in secrets if secret]
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 class GitPythonClient:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from app.logs.files import last_seq, read_after
 from app.logs.messages import End, Lines, Message
-from app.logs.writer import MASK, LogWriter
+from app.logs.writer import LogWriter
+from app.masking import MASK
 from app.types import LogStream
 
 

@@ -20,4 +20,4 @@ def test_unreachable_engine_is_unavailable(tmp_path: Path) -> None:
 def test_redact_masks_env_values() -> None:
     env = {"TOKEN": "s3cret-value", "S": "s3cret", "DEBUG": "1"}
     text = "token s3cret-value and s3cret, DEBUG=1"
-    assert redact(text, env) == "token *** and ***, DEBUG=1"
+    assert redact(text, env) == "token ******** and ********, DEBUG=1"

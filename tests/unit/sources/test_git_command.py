@@ -10,8 +10,9 @@ import git
 import pytest
 
 from app.errors import BadInput
+from app.masking import Masker
 from app.sources import git as gitmod
-from app.sources.git import CloneTarget, GitPythonClient, Masker, clone_command, clone_env
+from app.sources.git import CloneTarget, GitPythonClient, clone_command, clone_env
 from app.types import CancelToken, GitSourceSpec, LogStream
 
 
@@ -86,7 +87,7 @@ def test_masker_hides_every_form_of_the_password() -> None:
     mask = Masker(target.secrets())
     token = base64.b64encode(b"u:p@ss").decode()
     text = f"p@ss p%40ss Basic {token}"
-    assert mask(text) == "*** *** Basic ***"
+    assert mask(text) == "******** ******** Basic ********"
 
 
 @pytest.mark.parametrize(
@@ -124,9 +125,12 @@ def test_progress_is_throttled_and_full_lines_kept(monkeypatch: pytest.MonkeyPat
     with open(read, "rb") as stream:
         tail = gitmod._stream_progress(stream, log=logged, mask=Masker(["pw"]))
     assert logged == [
-        "Cloning into 'x'...", "Receiving:  1%", "Receiving: 100%, done.", "fatal: *** went wrong",
-    ]  # fmt: skip
-    assert gitmod._summarise(tail, 128) == "*** went wrong"
+        "Cloning into 'x'...",
+        "Receiving:  1%",
+        "Receiving: 100%, done.",
+        "fatal: ******** went wrong",
+    ]
+    assert gitmod._summarise(tail, 128) == "******** went wrong"
 
 
 def test_summary_falls_back_to_last_lines() -> None:
