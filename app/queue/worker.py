@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def kick_queued(db: Database, queue: DeploymentQueue) -> None:
-    """Send a message for every QUEUED deployment: the claim decides who may start."""
+    """Send a message for the head of each application's queue: the claim decides."""
     with db.session() as session:
-        ids = deployments.queued_ids(session)
+        ids = deployments.queued_heads(session)
     for dep_id in ids:
         queue.send(dep_id)
 

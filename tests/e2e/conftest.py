@@ -15,8 +15,8 @@ from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
 from app.types import BuildType
-from tests.e2e.harness import Client, Server, running_server
-from tests.e2e.queries import DEPLOYMENT
+from tests.e2e.harness import Client, Server, free_port, running_server
+from tests.e2e.queries import CREATE_APP, DEPLOYMENT
 
 TERMINAL = {"DONE", "ERROR", "CANCELLED"}
 
@@ -57,6 +57,44 @@ def wait_finished(client: Client, deployment_id: str, timeout: float = 60) -> di
             return dep
         assert time.monotonic() < deadline, f"deployment still {dep['status']} after {timeout}s"
         time.sleep(0.2)
+
+
+@pytest.fixture
+def cleanup(docker_client: Any) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        for service in docker_client.services.list(filters={"name": name}):
+            service.remove()
+    label = [f"com.docker.swarm.service.name={n}" for n in names]
+    deadline = time.monotonic() + 30
+    while label and docker_client.containers.list(all=True, filters={"label": label}):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for name in names:
+        for image in docker_client.images.list(name=f"slipway/{name}"):
+            docker_client.images.remove(image.id, force=True)
+
+
+def create_git_app(
+    client: Client, repo: Path, cleanup: list[str], *, name: str = "web", **extra: Any
+) -> dict[str, Any]:
+    port = free_port()
+    app = client(
+        CREATE_APP,
+        input={
+            "name": name,
+            "sourceType": "GIT",
+            "repository": f"file://{repo}",
+            "branch": "main",
+            "ports": [{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
+            **extra,
+        },
+    )["createApplication"]
+    cleanup.append(app["appName"])
+    app["port"] = port
+    return app
 
 
 GIT_APP: Callable[..., dict[str, Any]] = lambda **kw: {  # noqa: E731

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,9 @@ import pytest
 
 from app.engine.adapters import real_adapters
 from app.types import Scope
-from tests.e2e.conftest import wait_finished
-from tests.e2e.harness import Client, Server, free_port, running_server
-from tests.e2e.queries import CREATE_APP, DEPLOY, REDEPLOY
+from tests.e2e.conftest import create_git_app, wait_finished
+from tests.e2e.harness import Server, running_server
+from tests.e2e.queries import DEPLOY, REDEPLOY
 
 pytestmark = pytest.mark.docker
 
@@ -25,42 +24,6 @@ def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:
         tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60
     ) as server:
         yield server
-
-
-@pytest.fixture
-def cleanup(docker_client: Any) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        for service in docker_client.services.list(filters={"name": name}):
-            service.remove()
-    label = [f"com.docker.swarm.service.name={n}" for n in names]
-    deadline = time.monotonic() + 30
-    while label and docker_client.containers.list(all=True, filters={"label": label}):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    for name in names:
-        for image in docker_client.images.list(name=f"slipway/{name}"):
-            docker_client.images.remove(image.id, force=True)
-
-
-def _create(client: Client, repo: Path, cleanup: list[str], **extra: Any) -> dict[str, Any]:
-    port = free_port()
-    app = client(
-        CREATE_APP,
-        input={
-            "name": "web",
-            "sourceType": "GIT",
-            "repository": f"file://{repo}",
-            "branch": "main",
-            "ports": [{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
-            **extra,
-        },
-    )["createApplication"]
-    cleanup.append(app["appName"])
-    app["port"] = port
-    return app
 
 
 def _get(port: int, path: str = "/") -> str:
@@ -74,7 +37,7 @@ def test_git_dockerfile_app_is_deployed_and_answers(
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
     repo = git_repo("static-ok")
-    app = _create(
+    app = create_git_app(
         client,
         repo,
         cleanup,
@@ -112,7 +75,7 @@ def test_broken_dockerfile_ends_in_error(
     real_server: Server, git_repo: Any, cleanup: list[str]
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = _create(client, git_repo("broken"), cleanup)
+    app = create_git_app(client, git_repo("broken"), cleanup)
     done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 120)
     assert done["status"] == "ERROR"
     assert "3" in done["errorMessage"] and "build" in done["errorMessage"].lower()
@@ -124,7 +87,7 @@ def test_app_that_never_answers_ends_in_error(
     real_server: Server, git_repo: Any, cleanup: list[str]
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = _create(client, git_repo("no-port"), cleanup, healthTimeout=15)
+    app = create_git_app(client, git_repo("no-port"), cleanup, healthTimeout=15)
     done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 120)
     assert done["status"] == "ERROR"
     assert str(app["port"]) in done["errorMessage"]
@@ -135,7 +98,7 @@ def test_clone_of_missing_branch_ends_in_error(
     real_server: Server, git_repo: Any, cleanup: list[str]
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = _create(client, git_repo("static-ok"), cleanup, branch="does-not-exist")
+    app = create_git_app(client, git_repo("static-ok"), cleanup, branch="does-not-exist")
     done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 60)
     assert done["status"] == "ERROR"
     assert "does-not-exist" in done["errorMessage"]

@@ -20,9 +20,9 @@ import redis
 
 from app.engine.adapters import real_adapters
 from app.types import Scope
-from tests.e2e.conftest import wait_finished
-from tests.e2e.harness import Server, free_port, running_server
-from tests.e2e.queries import CREATE_APP, DEPLOY, LOGS_SUB, STATUS_SUB
+from tests.e2e.conftest import create_git_app, wait_finished
+from tests.e2e.harness import Server, running_server
+from tests.e2e.queries import DEPLOY, LOGS_SUB, STATUS_SUB
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis, pytest.mark.postgres]
 SLIPWAY = str(Path(sys.executable).with_name("slipway"))
@@ -94,39 +94,13 @@ def distributed(
             workers.stop_all()
 
 
-def _app(server: Server, repo: Path, docker_client: Any, names: list[str]) -> dict[str, Any]:
-    port = free_port()
-    app: dict[str, Any] = server.client(Scope.DEPLOY)(
-        CREATE_APP,
-        input={
-            "name": "dist",
-            "sourceType": "GIT",
-            "repository": f"file://{repo}",
-            "branch": "main",
-            "ports": [{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
-        },
-    )["createApplication"]
-    names.append(app["appName"])
-    app["port"] = port
-    return app
-
-
-@pytest.fixture
-def service_names(docker_client: Any) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        for service in docker_client.services.list(filters={"name": name}):
-            service.remove()
-
-
 def test_worker_process_deploys_and_logs_cross_processes(
-    distributed: tuple[Server, Workers], git_repo: Any, docker_client: Any, service_names: list[str]
+    distributed: tuple[Server, Workers], git_repo: Any, docker_client: Any, cleanup: list[str]
 ) -> None:
     server, workers = distributed
     workers.start()
     client = server.client(Scope.DEPLOY)
-    app = _app(server, git_repo("static-ok"), docker_client, service_names)
+    app = create_git_app(server.client(Scope.DEPLOY), git_repo("static-ok"), cleanup, name="dist")
     dep = client(DEPLOY, id=app["id"])["deployApplication"]
     logs = server.subscribe(LOGS_SUB, id=dep["id"], after=0)
     status = server.subscribe(STATUS_SUB, id=dep["id"])
@@ -146,12 +120,12 @@ def test_worker_process_deploys_and_logs_cross_processes(
 
 
 def test_a_killed_worker_leaves_an_error_not_a_stuck_run(
-    distributed: tuple[Server, Workers], git_repo: Any, docker_client: Any, service_names: list[str]
+    distributed: tuple[Server, Workers], git_repo: Any, docker_client: Any, cleanup: list[str]
 ) -> None:
     server, workers = distributed
     first = workers.start()
     client = server.client(Scope.DEPLOY)
-    app = _app(server, git_repo("slow-build"), docker_client, service_names)
+    app = create_git_app(client, git_repo("slow-build"), cleanup, name="dist")
     dep = client(DEPLOY, id=app["id"])["deployApplication"]
     deadline = time.monotonic() + 60
     while client(STATUS_QUERY, id=dep["id"])["deployment"]["status"] != "RUNNING":

@@ -163,11 +163,13 @@ def stale_running(session: Session, *, older_than: timedelta) -> Sequence[Deploy
     ).all()
 
 
-def queued_ids(session: Session) -> Sequence[str]:
+def queued_heads(session: Session) -> Sequence[str]:
+    """The oldest QUEUED deployment of each application: the only ones that may start next."""
     return session.scalars(
-        select(Deployment.id)
+        select(func.min(Deployment.id))
         .where(Deployment.status == DeploymentStatus.QUEUED.value)
-        .order_by(Deployment.id)
+        .group_by(Deployment.application_id)
+        .order_by(func.min(Deployment.id))
     ).all()
 
 

@@ -144,3 +144,13 @@ def test_reaper_leaves_live_runs_alone(world: World) -> None:
         dep.status, dep.pid = "RUNNING", os.getpid()
         dep.worker, dep.heartbeat_at = f"{socket.gethostname()}:{os.getpid()}", utcnow()
     assert reap_dead(db=world.db, bus=world.bus, stale_after=60) == []  # type: ignore[arg-type]
+
+
+def test_queued_heads_are_the_oldest_per_application(world: World) -> None:
+    a, b = world.app(), world.app()
+    a1, a2, b1 = _submit(world, a), _submit(world, a), _submit(world, b)
+    with world.db.session() as session:
+        assert list(deployments.queued_heads(session)) == [a1, b1]
+    world.engine.run(a1)
+    with world.db.session() as session:
+        assert list(deployments.queued_heads(session)) == [a2, b1]
