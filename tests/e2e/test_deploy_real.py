@@ -103,3 +103,36 @@ def test_clone_of_missing_branch_ends_in_error(
     assert done["status"] == "ERROR"
     assert "does-not-exist" in done["errorMessage"]
     assert [s["step"] for s in done["steps"]] == ["FETCH_SOURCE"]
+
+
+def test_python_app_with_a_docker_health_check(
+    real_server: Server, git_repo: Any, cleanup: list[str], docker_client: Any
+) -> None:
+    client = real_server.client(Scope.DEPLOY)
+    probe = "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/', timeout=2)"
+    app = create_git_app(
+        client,
+        git_repo("python-ok"),
+        cleanup,
+        name="py",
+        healthCheckCommand=["python3", "-c", probe],
+    )
+    # python-ok listens on 8000: point the published port there.
+    client(
+        "mutation($id: ID!, $p: Int!) { updateApplication(id: $id, input: {ports: "
+        "[{publishedPort: $p, targetPort: 8000, publishMode: HOST}]}) { id } }",
+        id=app["id"],
+        p=app["port"],
+    )
+    done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 180)
+    assert done["status"] == "DONE", done["errorMessage"]
+    assert "hello python" in _get(app["port"])
+    spec = docker_client.services.get(app["appName"]).attrs["Spec"]["TaskTemplate"]
+    assert spec["ContainerSpec"]["Healthcheck"]["Test"] == ["CMD", "python3", "-c", probe]
+    task = next(
+        t
+        for t in docker_client.services.get(app["appName"]).tasks()
+        if t["Status"]["State"] == "running"
+    )
+    container = docker_client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert container.attrs["State"]["Health"]["Status"] == "healthy"
