@@ -10,8 +10,16 @@ from app.logs.bus.base import Deliver
 from app.logs.messages import Message
 
 
+FLUSH_DELAY = 0.01  # seconds: a busy writer wakes the event loop at most 100 times a second
+
+
 class MemoryBus:
-    """Publishes are queued under a lock; one loop callback drains them in batches."""
+    """Publishes are queued under a lock; one loop callback drains them in batches.
+
+    The drain runs ``FLUSH_DELAY`` after the first publish of a batch, not at once: a
+    writer producing thousands of lines a second would otherwise wake the event loop (and
+    every follower) once per line and spend its time handing the GIL back and forth.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -31,9 +39,9 @@ class MemoryBus:
             loop = self._loop
         try:
             if _running_loop() is loop:
-                loop.call_soon(self._drain)
+                loop.call_later(FLUSH_DELAY, self._drain)
             else:
-                loop.call_soon_threadsafe(self._drain)
+                loop.call_soon_threadsafe(loop.call_later, FLUSH_DELAY, self._drain)
         except RuntimeError:  # loop closed during shutdown
             with self._lock:
                 self._scheduled = False
