@@ -21,7 +21,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.graphql.leafplan import LeafPlan, plan_for
 
-MAX_ENTRIES = 512
+MAX_ENTRIES = 64  # ~1 s of a busy log: followers further behind recompute (cheaply)
 
 
 class SharedResults:
