@@ -25,7 +25,11 @@ from app.settings import Settings
 from app.types import CancelToken, DeploymentStatus
 
 log = logging.getLogger(__name__)
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process (read when claiming, so a forked worker is itself)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class Engine:
                 session,
                 deployment_id=deployment_id,
                 pid=os.getpid(),
-                worker=WORKER,
+                worker=worker_id(),
                 max_running=self.settings.max_concurrent_builds,
             )
             if dep is None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
-from app.errors import Forbidden, Unauthenticated
 from app.types import Scope
 
 
@@ -15,11 +14,7 @@ class _Needs(BasePermission):
     message = "an API key is required"
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:  # noqa: ARG002
-        principal = info.context.principal
-        if principal is None:
-            raise Unauthenticated("an API key is required (x-api-key or Authorization: Bearer)")
-        if self.scope not in principal.scopes:
-            raise Forbidden(f"this API key lacks the {self.scope.value} scope")
+        info.context.who().require(self.scope)  # raises Unauthenticated / Forbidden
         return True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.db.base import utcnow
@@ -181,12 +181,3 @@ def latest_fetched(session: Session, application_id: str) -> Deployment | None:
         .order_by(Deployment.id.desc())
         .limit(1)
     ).first()
-
-
-def delete_finished(session: Session, application_id: str) -> int:
-    result = session.execute(
-        delete(Deployment).where(
-            Deployment.application_id == application_id, Deployment.status.not_in(ACTIVE)
-        )
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]

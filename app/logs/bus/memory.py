@@ -9,7 +9,6 @@ from collections import defaultdict
 from app.logs.bus.base import Deliver
 from app.logs.messages import Message
 
-
 FLUSH_DELAY = 0.01  # seconds: a busy writer wakes the event loop at most 100 times a second
 
 
