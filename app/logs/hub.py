@@ -137,7 +137,12 @@ class Hub:
         entry = self._topics.get(topic)
         if entry is None:
             entry = self._topics[topic] = _Topic(topic)
-            await self.bus.watch(topic)
+            try:
+                await self.bus.watch(topic)
+            except BaseException:
+                if not entry.cursors:  # nobody else joined while we waited: forget it
+                    self._topics.pop(topic, None)
+                raise
         sub = Subscription(self, entry)
         entry.cursors.add(sub)
         return sub

@@ -64,6 +64,9 @@ class MemoryBus:
     async def unwatch(self, topic: str) -> None:  # noqa: ARG002
         return None
 
+    def close(self) -> None:
+        """Nothing to flush: delivery is in-process."""
+
     async def stop(self) -> None:
         with self._lock:
             self._loop = None
