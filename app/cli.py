@@ -28,35 +28,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
-    from app.crypto import Cipher, load_or_create_key
-    from app.db.session import Database
-    from app.engine.adapters import real_adapters
-    from app.engine.runner import Engine
-    from app.main import make_bus
-    from app.queue.actors import declare
-    from app.queue.broker import make_broker
-    from app.queue.worker import Worker
+    from app.queue.worker import run_worker
 
     if settings.embedded:
         sys.stderr.write("slipway worker needs SLIPWAY_REDIS_URL (embedded mode runs in serve)\n")
         return 2
-    db = Database(settings.effective_database_url)
-    engine = Engine(
-        settings=settings,
-        db=db,
-        bus=make_bus(settings),
-        cipher=Cipher(load_or_create_key(settings)),
-        adapters=real_adapters(settings),
-    )
-    worker = Worker(
-        engine=engine, queue=declare(make_broker(settings)), threads=settings.worker_threads
-    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    worker.start()
-    stop.wait()
-    worker.stop()
+    run_worker(settings, stop)
     return 0
 
 

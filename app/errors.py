@@ -64,6 +64,10 @@ class SourceError(PipelineError):
     pass
 
 
+class SourceNetworkError(SourceError):
+    """The remote could not be reached or broke off: worth another attempt."""
+
+
 class BuildError(PipelineError):
     pass
 

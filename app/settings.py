@@ -22,10 +22,23 @@ class Settings(BaseSettings):
     health_timeout: float = Field(default=120.0, gt=0, description="seconds for VERIFY_HEALTH")
     health_probe_host: str = Field(default="127.0.0.1", description="host probed for ports")
     endpoint_mode: str = Field(default="vip", pattern="^(vip|dnsrr)$", description="Swarm")
-    max_concurrent_builds: int = Field(default=2, ge=1, description="per build server")
+    max_concurrent_builds: int = Field(
+        default=1, ge=1, description="deployments at once on the local engine (servers: own)"
+    )
     worker_threads: int = Field(default=4, ge=1)
-    heartbeat_interval: float = Field(default=2.0, gt=0)
-    stale_after: float = Field(default=60.0, gt=0, description="heartbeat age that means dead")
+    heartbeat_interval: float = Field(default=2.0, gt=0, description="also how soon cancel acts")
+    worker_lost_after: float = Field(
+        default=30.0, gt=0, description="a RUNNING row is ERROR this long after its last beat"
+    )
+    watchdog_interval: float = Field(default=5.0, gt=0, description="seconds between sweeps")
+    deploy_timeout: float = Field(
+        default=1800.0, gt=0, description="default per-application deployment time limit"
+    )
+    keep_deployments: int = Field(
+        default=50, ge=1, description="finished deployments kept per application (retention)"
+    )
+    retention_interval: float = Field(default=600.0, gt=0, description="seconds between runs")
+    fetch_retries: int = Field(default=3, ge=0, description="retries of a fetch on network errors")
     ws_compression: bool = Field(
         default=False,
         description="permessage-deflate on WebSockets: less traffic, but each follower's "
@@ -47,6 +60,11 @@ class Settings(BaseSettings):
     @property
     def work_dir(self) -> Path:
         return self.data_dir / "work"
+
+    @property
+    def stale_after(self) -> float:
+        """Heartbeat age past which the watchdog reaps, so that it acts within the bound."""
+        return max(self.worker_lost_after - self.watchdog_interval, self.heartbeat_interval * 3)
 
     @property
     def embedded(self) -> bool:

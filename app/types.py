@@ -192,11 +192,13 @@ class CancelToken:
         self._event = threading.Event()
         self._callbacks: list[Callable[[], None]] = []
         self.reason = "cancelled"
+        self.fails = False  # a kill or a timeout: the deployment ends in ERROR, not CANCELLED
 
-    def cancel(self, reason: str = "cancelled") -> None:
+    def cancel(self, reason: str = "cancelled", *, fails: bool = False) -> None:
         if self._event.is_set():
             return
         self.reason = reason
+        self.fails = fails
         self._event.set()
         for callback in list(self._callbacks):
             callback()

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,10 +23,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """pysqlite defers BEGIN to the first write, which lets a read-then-write race; a
+    ``locking`` session takes the write lock up front instead (BEGIN IMMEDIATE)."""
+    if conn.get_execution_options().get("sqlite_immediate", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -38,15 +46,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._locking = sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+        )
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, locking: bool = False) -> Iterator[Session]:
+        """A transaction. ``locking`` ones serialise with each other from their first
+        statement on SQLite; on PostgreSQL the repos take row and advisory locks."""
+        factory = self._locking if locking else self._factory
         try:
-            with self._factory() as session, session.begin():
+            with factory() as session, session.begin():
                 yield session
         except OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc.orig.__class__.__name__}") from exc

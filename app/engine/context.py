@@ -45,6 +45,7 @@ class RunContext:
     workspace: Workspace
     health_timeout: float
     endpoint_mode: str
+    fetch_retries: int = 0
     commit_sha: str | None = None
     image_ref: str | None = None
     service: ServiceSpec | None = None

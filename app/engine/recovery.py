@@ -1,4 +1,4 @@
-"""Making rows true again after a worker died: a RUNNING row with no live worker is an ERROR."""
+"""Making rows true again: a RUNNING row with no live worker, or past its time, is an ERROR."""
 
 from __future__ import annotations
 
@@ -6,40 +6,55 @@ import logging
 import os
 import socket
 from datetime import timedelta
-from pathlib import Path
 
+from app.db.base import utcnow
 from app.db.models import Deployment
-from app.db.repos import deployments
+from app.db.repos import applications, deployments
 from app.db.session import Database
-from app.engine.events import announce
+from app.engine.control import end_unattended
 from app.logs.bus.base import Bus
-from app.logs.writer import LogWriter
 from app.types import DeploymentStatus
 
 log = logging.getLogger(__name__)
 
 
-def reap_dead(*, db: Database, bus: Bus, stale_after: float) -> list[str]:
-    """Mark deployments whose worker is gone as ERROR; returns their ids."""
+OVERDUE_GRACE = timedelta(seconds=60)  # past its limit, its own worker should have stopped it
+
+
+def reap_dead(*, db: Database, bus: Bus, stale_after: float, default_timeout: float) -> list[str]:
+    """Mark deployments whose worker is gone as ERROR ("worker lost"), and ones their
+    worker failed to stop at their time limit; returns their ids."""
+    now = utcnow()
     with db.session() as session:
         stale = deployments.stale_running(session, older_than=timedelta(seconds=stale_after))
-        running = deployments.active(session)
-        dead = {d.id: d for d in stale}
-        dead.update({d.id: d for d in running if d.status == "RUNNING" and _local_pid_gone(d)})
-    reaped = []
-    for dep in dead.values():
-        reason = f"the worker running this deployment ({dep.worker}) stopped responding"
-        _close_log(dep, bus, reason)
-        with db.session() as session:
-            row = deployments.get(session, dep.id)
-            if row is None or row.status != DeploymentStatus.RUNNING.value:
-                continue
-            deployments.finish(
-                session, deployment_id=dep.id, status=DeploymentStatus.ERROR, error=reason
+        running = deployments.running(session)
+        limits = applications.deploy_timeouts(session, {d.application_id for d in running})
+    dead: dict[str, tuple[Deployment, str]] = {}
+    for dep in running:
+        limit = timedelta(seconds=limits.get(dep.application_id) or default_timeout)
+        if dep.started_at is not None and now - dep.started_at > limit + OVERDUE_GRACE:
+            dead[dep.id] = (
+                dep,
+                f"timed out after {limit.total_seconds():g}s and its worker "
+                f"({dep.worker}) did not stop it",
             )
-        announce(bus, deployment_id=dep.id, application_id=dep.application_id, status="ERROR")
-        log.warning("deployment %s: %s", dep.id, reason)
-        reaped.append(dep.id)
+    for dep in [*stale, *(d for d in running if _local_pid_gone(d))]:
+        dead[dep.id] = (
+            dep,
+            f"worker lost: the worker running this deployment ({dep.worker}) stopped",
+        )
+    reaped = []
+    for dep, reason in dead.values():
+        if end_unattended(
+            db=db,
+            bus=bus,
+            dep=dep,
+            status=DeploymentStatus.ERROR,
+            reason=reason,
+            expect=(DeploymentStatus.RUNNING,),
+        ):
+            log.warning("deployment %s: %s", dep.id, reason)
+            reaped.append(dep.id)
     return reaped
 
 
@@ -59,9 +74,3 @@ def _local_pid_gone(dep: Deployment) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def _close_log(dep: Deployment, bus: Bus, reason: str) -> None:
-    writer = LogWriter(path=Path(dep.log_path), deployment_id=dep.id, bus=bus)
-    writer.system(f"Deployment finished: ERROR: {reason}")
-    writer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +50,26 @@ class Engine:
         self.bus = bus
         self.cipher = cipher
         self.adapters = adapters
+        self._active: dict[str, CancelToken] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def shutdown(self, reason: str = "the worker shut down") -> None:
+        """Stop every deployment this engine is running: each ends ERROR, its release undone."""
+        with self._lock:
+            self._closing = True
+            tokens = list(self._active.values())
+        for token in tokens:
+            token.cancel(reason, fails=True)
 
     def run(self, deployment_id: str) -> bool:
         """Run the deployment if it can be claimed now; False when it must wait its turn."""
+        if self._closing:  # the row stays QUEUED: another process's watchdog sends it again
+            return False
         claimed = self._claim(deployment_id)
         if claimed is None:
             return False
-        snap, previous_sha = claimed
+        snap, previous_sha, timeout = claimed
         app_id = snap.app.id
         announce(self.bus, deployment_id=snap.id, application_id=app_id, status="RUNNING")
         cancel = CancelToken()
@@ -70,6 +84,7 @@ class Engine:
             workspace=Workspace(self.settings.work_dir / snap.app.app_name),
             health_timeout=self.settings.health_timeout,
             endpoint_mode=self.settings.endpoint_mode,
+            fetch_retries=self.settings.fetch_retries,
             extra={"previous_commit_sha": previous_sha} if previous_sha else {},
         )
         hb = Heartbeat(
@@ -77,27 +92,37 @@ class Engine:
             deployment_id=snap.id,
             cancel=cancel,
             interval=self.settings.heartbeat_interval,
+            timeout=timeout,
         )
-        with hb:
-            outcome = self._execute(ctx)
-        self._finish(ctx, outcome)
+        with self._lock:
+            self._active[snap.id] = cancel
+            if self._closing:
+                cancel.cancel("the worker shut down", fails=True)
+        try:
+            with hb:
+                outcome = self._execute(ctx)
+            self._finish(ctx, outcome)
+        finally:
+            with self._lock:
+                self._active.pop(snap.id, None)
         return True
 
-    def _claim(self, deployment_id: str) -> tuple[DeploymentSnapshot, str | None] | None:
-        with self.db.session() as session:
+    def _claim(self, deployment_id: str) -> tuple[DeploymentSnapshot, str | None, float] | None:
+        with self.db.session(locking=True) as session:
             dep = deployments.claim(
                 session,
                 deployment_id=deployment_id,
                 pid=os.getpid(),
                 worker=worker_id(),
-                max_running=self.settings.max_concurrent_builds,
+                default_limit=self.settings.max_concurrent_builds,
             )
             if dep is None:
                 return None
             application = applications.require(session, dep.application_id)
             previous = deployments.latest_fetched(session, application.id)
             sha = previous.commit_sha if previous else None
-            return snapshot(application, dep, self.cipher), sha
+            timeout = application.deploy_timeout or self.settings.deploy_timeout
+            return snapshot(application, dep, self.cipher), sha, timeout
 
     def _execute(self, ctx: RunContext) -> Outcome:
         snap = ctx.deployment
@@ -107,13 +132,24 @@ class Engine:
                 ctx.cancel.check()
                 self._run_step(ctx, step)
         except Cancelled as exc:
-            return Outcome(DeploymentStatus.CANCELLED, str(exc))
+            self._undo_release(ctx)
+            status = DeploymentStatus.ERROR if ctx.cancel.fails else DeploymentStatus.CANCELLED
+            return Outcome(status, str(exc))
         except SlipwayError as exc:  # a step's own failure, or bad input found late
             return Outcome(DeploymentStatus.ERROR, str(exc))
         except Exception as exc:
             log.exception("deployment %s failed unexpectedly", snap.id)
             return Outcome(DeploymentStatus.ERROR, f"internal error: {exc.__class__.__name__}")
         return Outcome(DeploymentStatus.DONE)
+
+    def _undo_release(self, ctx: RunContext) -> None:
+        """A release stopped half-way is rolled back, so nothing half-applied stays."""
+        if ctx.release is None or ctx.service is None:
+            return
+        try:
+            ctx.adapters.runtime.undo(ctx.service, ctx.release, log=ctx.log)
+        except SlipwayError as exc:
+            ctx.say(f"Rolling back the release failed: {exc}")
 
     def _run_step(self, ctx: RunContext, step: PipelineStep) -> None:
         name = step.step.value
@@ -153,9 +189,12 @@ class Engine:
             ctx.say(f"Deployment finished: {outcome.status.value}: {error}")
         ctx.writer.close()
         with self.db.session() as session:
-            deployments.finish(
+            finished = deployments.finish(
                 session, deployment_id=ctx.deployment.id, status=outcome.status, error=error
             )
+        if finished is None:
+            log.warning("deployment %s was already finished elsewhere", ctx.deployment.id)
+            return
         announce(
             self.bus,
             deployment_id=ctx.deployment.id,

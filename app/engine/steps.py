@@ -6,8 +6,10 @@ import shutil
 from typing import Protocol
 
 from app.engine.context import RunContext
-from app.errors import BuildError, SourceError
+from app.errors import BuildError, Cancelled, SourceError, SourceNetworkError
 from app.types import BuildSpec, DeploymentTrigger, ServiceSpec, Step
+
+RETRY_BASE_S = 1.0  # fetch retries wait 1, 2, 4 ... seconds; a failed build is never retried
 
 
 class PipelineStep(Protocol):
@@ -28,13 +30,25 @@ class FetchGit:
         if app.git is None:
             raise SourceError("the application has no repository configured")
         incoming = ctx.workspace.incoming(ctx.deployment.id)
-        shutil.rmtree(incoming, ignore_errors=True)
         incoming.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            result = ctx.adapters.git.clone(app.git, incoming, log=ctx.log, cancel=ctx.cancel)
-        except BaseException:
+        for attempt in range(1, ctx.fetch_retries + 2):
             shutil.rmtree(incoming, ignore_errors=True)
-            raise
+            try:
+                result = ctx.adapters.git.clone(app.git, incoming, log=ctx.log, cancel=ctx.cancel)
+                break
+            except SourceNetworkError as exc:
+                shutil.rmtree(incoming, ignore_errors=True)
+                if attempt > ctx.fetch_retries:
+                    raise
+                delay = RETRY_BASE_S * 2 ** (attempt - 1)
+                ctx.say(
+                    f"{exc}; network error, retrying in {delay:g}s ({attempt}/{ctx.fetch_retries})"
+                )
+                if ctx.cancel.wait(delay):
+                    raise Cancelled(ctx.cancel.reason) from exc
+            except BaseException:
+                shutil.rmtree(incoming, ignore_errors=True)
+                raise
         shutil.rmtree(ctx.workspace.code, ignore_errors=True)
         incoming.rename(ctx.workspace.code)
         ctx.commit_sha = result.commit_sha

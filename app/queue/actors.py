@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import dramatiq
 
@@ -38,6 +39,11 @@ class DeploymentQueue:
 
     def send(self, deployment_id: str) -> None:
         self.actor.send(deployment_id)
+
+    def send_at(self, deployment_id: str, when: datetime) -> None:
+        """Deliver at ``when`` (the watchdog promotes due rows too, should this be lost)."""
+        delay_ms = max(0, int((when - datetime.now(UTC)).total_seconds() * 1000))
+        self.actor.send_with_options(args=(deployment_id,), delay=delay_ms)
 
     def bind(self, runner: Runner) -> None:
         self.slot.runner = runner

@@ -1,7 +1,11 @@
-"""Creating a deployment: a QUEUED row, a state event, then a message (in that order)."""
+"""Creating a deployment: a QUEUED (or SCHEDULED) row, a state event, then a message."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.db.base import utcnow
 from app.db.models import Deployment
 from app.db.repos import applications, deployments
 from app.db.session import Database
@@ -19,6 +23,12 @@ DEFAULT_TITLES = {
 }
 
 
+@dataclass(frozen=True)
+class Submitted:
+    deployment: Deployment
+    duplicate: bool  # an equal request was already queued: this is that one
+
+
 def submit(
     *,
     settings: Settings,
@@ -29,14 +39,27 @@ def submit(
     trigger: DeploymentTrigger,
     title: str | None = None,
     description: str | None = None,
-) -> Deployment:
-    """Queue a deployment of the application; the worker decides when it may start."""
-    with db.session() as session:
+    scheduled_at: datetime | None = None,
+) -> Submitted:
+    """Queue a deployment of the application; the worker decides when it may start.
+
+    A request equal to one already QUEUED and not started (same application, same
+    trigger) returns that one instead of queueing a duplicate. ``scheduled_at`` in the
+    future makes a SCHEDULED deployment that joins the queue at that time.
+    """
+    if scheduled_at is not None and scheduled_at <= utcnow():
+        scheduled_at = None
+    with db.session(locking=True) as session:
         app = applications.lock(session, application_id)
         source = SourceType(app.source_type)
         if trigger is DeploymentTrigger.REBUILD and source not in GIT_SOURCES:
             raise Conflict(f"a {source.value} application has no source to rebuild; deploy it")
+        if scheduled_at is None:
+            existing = deployments.queued_duplicate(session, app.id, trigger.value)
+            if existing is not None:
+                return Submitted(existing, duplicate=True)
         dep_id = new_id()
+        status = DeploymentStatus.SCHEDULED if scheduled_at else DeploymentStatus.QUEUED
         dep = deployments.add(
             session,
             Deployment(
@@ -44,13 +67,17 @@ def submit(
                 application_id=app.id,
                 title=title or DEFAULT_TITLES.get(trigger, f"{trigger.value.title()} deployment"),
                 description=description,
-                status=DeploymentStatus.QUEUED.value,
+                status=status.value,
                 trigger=trigger.value,
                 log_path=str((settings.logs_dir / app.app_name / f"{dep_id}.log").resolve()),
                 server_id=app.server_id,
                 build_server_id=app.build_server_id,
+                scheduled_at=scheduled_at,
             ),
         )
-    announce(bus, deployment_id=dep.id, application_id=dep.application_id, status="QUEUED")
-    queue.send(dep.id)
-    return dep
+    announce(bus, deployment_id=dep.id, application_id=dep.application_id, status=status.value)
+    if scheduled_at is None:
+        queue.send(dep.id)
+    else:
+        queue.send_at(dep.id, scheduled_at)
+    return Submitted(dep, duplicate=False)

@@ -4,38 +4,100 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dramatiq
 
 from app.db.repos import deployments
 from app.db.session import Database
+from app.engine.adapters import real_adapters
+from app.engine.context import Adapters
 from app.engine.recovery import reap_dead
+from app.engine.retention import prune_all
 from app.engine.runner import Engine
+from app.logs.bus.base import Bus
 from app.queue.actors import DeploymentQueue
+from app.runtime.base import Runtime
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def kick_queued(db: Database, queue: DeploymentQueue) -> None:
-    """Send a message for the head of each application's queue: the claim decides."""
+    """Queue due scheduled deployments, then send a message for the head of each
+    application's queue: the claim decides whether it may start."""
     with db.session() as session:
+        deployments.promote_due(session)
         ids = deployments.queued_heads(session)
     for dep_id in ids:
         queue.send(dep_id)
 
 
 @dataclass
+class Watchdog:
+    """Every ``interval``: reap dead or overdue deployments, start what may start, and now
+    and then apply retention. Runs in every worker and every API server, so that rows stay
+    true while any Slipway process is up (the sweeps are idempotent)."""
+
+    db: Database
+    bus: Bus
+    queue: DeploymentQueue
+    settings: Settings
+    runtime: Runtime | None = None  # for image retention; None: rows and logs only
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="slipway-watchdog", daemon=True)
+        self._next_retention = time.monotonic()
+
+    def start(self) -> None:
+        self.sweep()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.watchdog_interval):
+            self.sweep()
+
+    def sweep(self) -> None:
+        try:
+            reap_dead(
+                db=self.db,
+                bus=self.bus,
+                stale_after=self.settings.stale_after,
+                default_timeout=self.settings.deploy_timeout,
+            )
+            kick_queued(self.db, self.queue)
+            if time.monotonic() >= self._next_retention:
+                self._next_retention = time.monotonic() + self.settings.retention_interval
+                prune_all(self.db, self.runtime, default_keep=self.settings.keep_deployments)
+        except Exception:
+            log.exception("watchdog sweep failed")
+
+
+@dataclass
 class Worker:
+    """Dramatiq worker threads running the engine, and a watchdog."""
+
     engine: Engine
     queue: DeploymentQueue
     threads: int
-    watchdog_interval: float = 10.0
 
     def __post_init__(self) -> None:
         self._worker = dramatiq.Worker(self.queue.broker, worker_threads=self.threads)
-        self._stop = threading.Event()
-        self._watchdog = threading.Thread(target=self._watch, name="slipway-watchdog", daemon=True)
+        self.watchdog = Watchdog(
+            db=self.engine.db,
+            bus=self.engine.bus,
+            queue=self.queue,
+            settings=self.engine.settings,
+            runtime=self.engine.adapters.runtime,
+        )
 
     def _run(self, deployment_id: str) -> None:
         if self.engine.run(deployment_id):
@@ -43,24 +105,44 @@ class Worker:
 
     def start(self) -> None:
         self.queue.bind(self._run)
-        self._sweep()
+        self.watchdog.start()
         self._worker.start()
-        self._watchdog.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._worker.stop(timeout=10_000)
-        self._watchdog.join(timeout=5)
+        """Running deployments end ERROR ("the worker shut down"), none is left RUNNING."""
+        self.watchdog.stop()
+        self.engine.shutdown()
+        self._worker.stop(timeout=30_000)
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.watchdog_interval):
-            self._sweep()
 
-    def _sweep(self) -> None:
-        try:
-            reap_dead(
-                db=self.engine.db, bus=self.engine.bus, stale_after=self.engine.settings.stale_after
-            )
-            kick_queued(self.engine.db, self.queue)
-        except Exception:
-            log.exception("watchdog sweep failed")
+def run_worker(
+    settings: Settings,
+    stop: threading.Event,
+    adapters: Callable[[Settings], Adapters] = real_adapters,
+) -> None:
+    """`slipway worker`: run deployments from the Redis queue until ``stop`` is set."""
+    from app.crypto import Cipher, load_or_create_key
+    from app.db.session import Database
+    from app.logs.bus.factory import make_bus
+    from app.queue.actors import declare
+    from app.queue.broker import make_broker
+
+    db = Database(settings.effective_database_url)
+    bus = make_bus(settings)
+    engine = Engine(
+        settings=settings,
+        db=db,
+        bus=bus,
+        cipher=Cipher(load_or_create_key(settings)),
+        adapters=adapters(settings),
+    )
+    worker = Worker(
+        engine=engine, queue=declare(make_broker(settings)), threads=settings.worker_threads
+    )
+    worker.start()
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        bus.close()  # the last status events and log ends must leave before we exit
+        db.dispose()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.types import CancelToken, LogFn, ServiceSpec
 
@@ -18,6 +19,8 @@ class Release:
     # Ids of the service's tasks from before the release: verification ignores them, so
     # a redeploy of the same image, or a failed earlier attempt, cannot pass for this one.
     previous_tasks: frozenset[str] = frozenset()
+    # The whole spec the service had before (an update), so that it can be put back.
+    previous_spec: dict[str, Any] | None = None
 
 
 class Runtime(Protocol):
@@ -37,6 +40,17 @@ class Runtime(Protocol):
         """Return when converged, running, healthy and answering; raise HealthCheckError."""
         ...
 
+    def undo(self, spec: ServiceSpec, release: Release, *, log: LogFn) -> None:
+        """Put back what ``release`` changed: the previous spec, or no service at all."""
+        ...
+
     def remove(self, name: str) -> None:
         """Remove the service if it exists."""
+        ...
+
+    def prune_images(self, keep_deployments: Callable[[list[str]], set[str]]) -> list[str]:
+        """Remove Slipway-built images whose deployment is gone; returns what was removed.
+
+        ``keep_deployments(ids)`` answers which of the labelled deployment ids still exist.
+        """
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.errors import Cancelled, HealthCheckError, ReleaseError
@@ -25,6 +26,9 @@ class FakeRuntime:
     released: list[ServiceSpec] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    undone: list[str] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)  # tag -> deployment id
+    _previous: dict[str, ServiceSpec] = field(default_factory=dict)
 
     def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
         """Record ``spec`` as the service's new spec."""
@@ -33,6 +37,8 @@ class FakeRuntime:
         self.released.append(spec)
         previous = self.services.get(spec.name)
         self.services[spec.name] = spec
+        if "slipway.deployment" in spec.labels and spec.image.startswith("slipway/"):
+            self.images[spec.image] = spec.labels["slipway.deployment"]
         if previous is None:
             log(f"creating service {spec.name} with image {spec.image}", stream=LogStream.SYSTEM)
             return Release(service_id=f"fake-{spec.name}", created=True)
@@ -40,7 +46,26 @@ class FakeRuntime:
             f"updating service {spec.name}: image {previous.image} -> {spec.image}",
             stream=LogStream.SYSTEM,
         )
+        self._previous[spec.name] = previous
         return Release(service_id=f"fake-{spec.name}", created=False, previous_image=previous.image)
+
+    def undo(self, spec: ServiceSpec, release: Release, *, log: LogFn) -> None:
+        """Restore the service's spec from before ``release`` (or forget a new one)."""
+        self.undone.append(spec.name)
+        if release.created:
+            self.remove(spec.name)
+        else:
+            self.services[spec.name] = self._previous[spec.name]
+        log(f"rolled back {spec.name}", stream=LogStream.SYSTEM)
+
+    def prune_images(self, keep_deployments: Callable[[list[str]], set[str]]) -> list[str]:
+        """Forget images whose deployment is gone, unless a service uses them."""
+        alive = keep_deployments(list(set(self.images.values())))
+        used = {s.image for s in self.services.values()}
+        gone = [t for t, d in self.images.items() if d not in alive and t not in used]
+        for tag in gone:
+            del self.images[tag]
+        return gone
 
     def verify(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from docker.client import DockerClient
@@ -18,6 +19,7 @@ from app.runtime.tasks import strip_digest
 from app.types import CancelToken, LogFn, LogStream, ServiceSpec
 
 logger = logging.getLogger(__name__)
+SYSTEM = LogStream.SYSTEM
 
 POLL_INTERVAL_S = 0.5
 MAX_FAILED_TASKS = 3
@@ -101,6 +103,69 @@ class SwarmRuntime:
             if cancel.wait(self._poll_interval):
                 raise Cancelled(cancel.reason)
 
+    def undo(self, spec: ServiceSpec, release: Release, *, log: LogFn) -> None:
+        """Roll the service back to its spec from before ``release`` (or remove a new one).
+
+        Swarm then replaces the new tasks with ones of the previous spec; this does not
+        wait for that, so that a cancel ends promptly.
+        """
+        try:
+            if release.created or release.previous_spec is None:
+                log(f"removing service {spec.name}, created by this deployment", stream=SYSTEM)
+                self.remove(spec.name)
+                return
+            current = self._client.api.inspect_service(release.service_id)
+            previous = release.previous_spec
+            template = dict(previous["TaskTemplate"])
+            # A changed counter makes Swarm replace the tasks even if nothing else differs.
+            template["ForceUpdate"] = int(current["Spec"]["TaskTemplate"].get("ForceUpdate", 0)) + 1
+            log(
+                f"rolling service {spec.name} back to its previous spec "
+                f"(image {release.previous_image})",
+                stream=SYSTEM,
+            )
+            self._client.api.update_service(
+                release.service_id,
+                current["Version"]["Index"],
+                task_template=template,
+                name=previous.get("Name"),
+                labels=previous.get("Labels"),
+                mode=previous.get("Mode"),
+                update_config=previous.get("UpdateConfig"),
+                rollback_config=previous.get("RollbackConfig"),
+                networks=previous.get("TaskTemplate", {}).get("Networks"),
+                endpoint_spec=previous.get("EndpointSpec"),
+                fetch_current_spec=False,
+            )
+        except (DockerException, OSError) as exc:
+            raise ReleaseError(
+                f"could not roll service {spec.name} back: {redact(str(exc), spec.env)}"
+            ) from exc
+
+    def prune_images(self, keep_deployments: Callable[[list[str]], set[str]]) -> list[str]:
+        """Remove images labelled with a deployment that no longer exists (not in use)."""
+        try:
+            images = self._client.api.images(filters={"label": "slipway.deployment"})
+        except (DockerException, OSError) as exc:
+            raise Unavailable(f"could not list images: {exc}") from exc
+        by_deployment = {
+            (img.get("Labels") or {}).get("slipway.deployment", ""): img for img in images
+        }
+        alive = keep_deployments([d for d in by_deployment if d])
+        removed = []
+        for dep_id, img in by_deployment.items():
+            if not dep_id or dep_id in alive:
+                continue
+            for tag in img.get("RepoTags") or [img["Id"]]:
+                try:
+                    self._client.api.remove_image(tag, noprune=False)
+                    removed.append(tag)
+                except NotFound:
+                    continue
+                except APIError as exc:  # in use by a container: keep it for now
+                    logger.info("keeping image %s: %s", tag, exc.explanation or exc)
+        return removed
+
     def remove(self, name: str) -> None:
         """Remove the service if it exists; :class:`Unavailable` when the engine fails."""
         try:
@@ -176,6 +241,7 @@ class SwarmRuntime:
             created=False,
             previous_image=previous_image,
             previous_tasks=previous_tasks,
+            previous_spec=current["Spec"],
         )
 
 

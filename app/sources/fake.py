@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from app.errors import SourceError
+from app.errors import SourceError, SourceNetworkError
 from app.sources.base import FetchResult
 from app.types import CancelToken, GitSourceSpec, LogFn, LogStream
 
@@ -16,6 +16,7 @@ class FakeGitClient:
     """Copies ``source_dir`` (if any) into the destination and reports a fixed commit.
 
     ``fail`` makes every clone raise :class:`SourceError` with that message;
+    ``network_failures``: the first N clones raise :class:`SourceNetworkError`;
     ``clones`` records each spec and destination it was asked for.
     """
 
@@ -26,11 +27,13 @@ class FakeGitClient:
         sha: str = FAKE_SHA,
         message: str = "fake commit",
         fail: str | None = None,
+        network_failures: int = 0,
     ) -> None:
         self.source_dir = source_dir
         self.sha = sha
         self.message = message
         self.fail = fail
+        self.network_failures = network_failures  # the first N clones fail as a network would
         self.clones: list[tuple[GitSourceSpec, Path]] = []
 
     def clone(
@@ -42,6 +45,9 @@ class FakeGitClient:
         log(f"Cloning {spec.repository} (branch {spec.branch})", stream=LogStream.SYSTEM)
         if self.fail is not None:
             raise SourceError(self.fail)
+        if self.network_failures > 0:
+            self.network_failures -= 1
+            raise SourceNetworkError("git clone failed: Could not resolve host: example.invalid")
         if self.source_dir is not None:
             shutil.copytree(self.source_dir, dest, dirs_exist_ok=True)
         else:

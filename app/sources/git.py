@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import git
 
-from app.errors import SourceError
+from app.errors import SourceError, SourceNetworkError
 from app.masking import Masker
 from app.processes import killed_on_cancel
 from app.sources.base import FetchResult
@@ -36,6 +36,13 @@ SSH_COMMAND = "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
 PROGRESS_INTERVAL_S = 1.0
 _SEGMENT = re.compile(rb"[^\r\n]*[\r\n]")
 _ERROR_PREFIX = re.compile(r"^(fatal|error): ")
+# git's words for a network that failed, as opposed to a wrong URL, branch or password.
+_NETWORK = re.compile(
+    r"Could not resolve host|Failed to connect|Connection (refused|timed out|reset)|"
+    r"Operation timed out|early EOF|RPC failed|remote end hung up unexpectedly|"
+    r"returned error: 5\d\d|SSL_ERROR_SYSCALL|Temporary failure in name resolution",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +134,8 @@ class GitPythonClient:
             raise
         if errors is not None:
             _discard(dest, existed=existed)
-            raise SourceError(f"git clone of {target.describe} failed: {mask(errors)}")
+            kind = SourceNetworkError if _NETWORK.search(errors) else SourceError
+            raise kind(f"git clone of {target.describe} failed: {mask(errors)}")
         return _checked_out(dest, log=log, mask=mask)
 
     def _run(

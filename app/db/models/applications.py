@@ -40,6 +40,8 @@ class Application(IdMixin, Base):
     command: Mapped[list[str] | None] = mapped_column(JSON)
     server_id: Mapped[str | None] = mapped_column(String(24))
     build_server_id: Mapped[str | None] = mapped_column(String(24))
+    deploy_timeout: Mapped[float | None] = mapped_column(Float)  # seconds; None: the setting
+    keep_deployments: Mapped[int | None] = mapped_column(Integer)  # None: the setting
     webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

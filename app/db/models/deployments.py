@@ -15,6 +15,8 @@ class Deployment(IdMixin, Base):
     __table_args__ = (
         Index("ix_deployments_app_created", "application_id", "created_at"),
         Index("ix_deployments_status", "status"),
+        Index("ix_deployments_app_id", "application_id", "id"),
+        Index("ix_deployments_status_id", "status", "id"),
     )
 
     application_id: Mapped[str] = mapped_column(
@@ -32,6 +34,8 @@ class Deployment(IdMixin, Base):
     server_id: Mapped[str | None] = mapped_column(String(24))
     build_server_id: Mapped[str | None] = mapped_column(String(24))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_reason: Mapped[str | None] = mapped_column(String(300))  # who, and kill or cancel
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # SCHEDULED until then
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -58,3 +58,13 @@ def page(session: Session, *, first: int, after: str | None) -> tuple[Sequence[A
 def by_ids(session: Session, ids: Sequence[str]) -> dict[str, Application]:
     rows = session.scalars(select(Application).where(Application.id.in_(ids))).all()
     return {row.id: row for row in rows}
+
+
+def deploy_timeouts(session: Session, ids: set[str]) -> dict[str, float | None]:
+    """Each application's own deployment time limit (None: the setting)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Application.id, Application.deploy_timeout).where(Application.id.in_(ids))
+    ).all()
+    return {app_id: timeout for app_id, timeout in rows}

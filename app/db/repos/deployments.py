@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.db.base import utcnow
-from app.db.models import Application, Deployment
+from app.db.models import Application, Deployment, DeploymentEvent, Server
 from app.errors import NotFound
-from app.types import ApplicationStatus, DeploymentStatus
+from app.types import FINISHED, ApplicationStatus, DeploymentStatus
 
 ACTIVE = (DeploymentStatus.QUEUED.value, DeploymentStatus.RUNNING.value)
 
@@ -73,13 +74,23 @@ def queue_positions(session: Session, ids: Sequence[str]) -> dict[str, int]:
 
 
 def claim(
-    session: Session, *, deployment_id: str, pid: int, worker: str, max_running: int
+    session: Session, *, deployment_id: str, pid: int, worker: str, default_limit: int
 ) -> Deployment | None:
-    """QUEUED -> RUNNING if it heads its application's queue and its build server has room."""
+    """QUEUED -> RUNNING if it heads its application's queue and its build server has room.
+
+    Run in a ``locking`` session: the application row and the build server's advisory lock
+    (PostgreSQL), or the database write lock (SQLite), make check-then-claim one step.
+    """
     dep = session.get(Deployment, deployment_id)
-    if dep is None or dep.status != DeploymentStatus.QUEUED.value:
+    if dep is None:
+        return None
+    if dep.status == DeploymentStatus.SCHEDULED.value and _due(dep):
+        dep.status = DeploymentStatus.QUEUED.value
+        session.flush()
+    if dep.status != DeploymentStatus.QUEUED.value:
         return None
     app = _lock_application(session, dep.application_id)
+    _lock_build_server(session, dep.build_server_id)
     other = aliased(Deployment)
     ahead = session.scalar(
         select(func.count())
@@ -90,7 +101,8 @@ def claim(
             | ((other.status == DeploymentStatus.QUEUED.value) & (other.id < dep.id))
         )
     )
-    if ahead or _running_on(session, dep.build_server_id) >= max_running:
+    limit = build_limit(session, dep.build_server_id, default_limit)
+    if ahead or _running_on(session, dep.build_server_id) >= limit:
         return None
     now = utcnow()
     claimed = session.execute(
@@ -106,11 +118,30 @@ def claim(
     return dep
 
 
+def _due(dep: Deployment) -> bool:
+    return dep.scheduled_at is None or dep.scheduled_at <= utcnow()
+
+
+def build_limit(session: Session, build_server_id: str | None, default: int) -> int:
+    """Deployments allowed at once on a build server (the local engine: the setting)."""
+    if build_server_id is None:
+        return default
+    server = session.get(Server, build_server_id)
+    return server.max_concurrent_builds if server is not None else default
+
+
 def _lock_application(session: Session, app_id: str) -> Application:
     app = session.scalars(
         select(Application).where(Application.id == app_id).with_for_update()
     ).one()
     return app
+
+
+def _lock_build_server(session: Session, build_server_id: str | None) -> None:
+    """Serialise claims per build server on PostgreSQL (SQLite's write lock already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = f"slipway:build:{build_server_id or 'local'}"
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
 def _running_on(session: Session, build_server_id: str | None) -> int:
@@ -122,35 +153,100 @@ def _running_on(session: Session, build_server_id: str | None) -> int:
     return session.scalar(query) or 0
 
 
-def heartbeat(session: Session, deployment_id: str) -> bool:
-    """Refresh the heartbeat; returns True when cancellation was requested."""
+def queued_duplicate(session: Session, application_id: str, trigger: str) -> Deployment | None:
+    """A QUEUED, not yet started deployment of the application with the same trigger."""
+    return session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.application_id == application_id,
+            Deployment.status == DeploymentStatus.QUEUED.value,
+            Deployment.trigger == trigger,
+        )
+        .order_by(Deployment.id)
+        .limit(1)
+    ).first()
+
+
+def heartbeat(session: Session, deployment_id: str) -> str | None:
+    """Refresh the heartbeat; returns the cancel reason once cancellation was requested."""
     session.execute(
         update(Deployment)
         .where(Deployment.id == deployment_id, Deployment.status == "RUNNING")
         .values(heartbeat_at=utcnow())
     )
-    return bool(
-        session.scalar(select(Deployment.cancel_requested).where(Deployment.id == deployment_id))
-    )
+    row = session.execute(
+        select(Deployment.status, Deployment.cancel_requested, Deployment.cancel_reason).where(
+            Deployment.id == deployment_id
+        )
+    ).one_or_none()
+    if row is None:
+        return "the deployment was deleted"
+    status, requested, reason = row
+    if status != DeploymentStatus.RUNNING.value:
+        return reason or f"the deployment was marked {status} elsewhere"
+    return (reason or "cancelled") if requested else None
+
+
+def request_cancel(session: Session, dep: Deployment, reason: str) -> None:
+    """Ask the worker running ``dep`` to stop (it notices within one heartbeat)."""
+    dep.cancel_requested = True
+    dep.cancel_reason = reason
+    session.flush()
 
 
 def finish(
-    session: Session, *, deployment_id: str, status: DeploymentStatus, error: str | None = None
-) -> Deployment:
-    """Record the end of a deployment and carry its outcome to the application."""
+    session: Session,
+    *,
+    deployment_id: str,
+    status: DeploymentStatus,
+    error: str | None = None,
+    expect: Sequence[DeploymentStatus] = (DeploymentStatus.RUNNING,),
+) -> Deployment | None:
+    """Record the end of a deployment and carry its outcome to the application.
+
+    Only a deployment still in one of ``expect`` is changed (None otherwise): whoever
+    finished it first (the worker, a cancel, a kill, the watchdog) decides its status.
+    """
     dep = require(session, deployment_id)
+    was = DeploymentStatus(dep.status)
+    if was not in expect:
+        return None
     dep.status = status.value
     dep.finished_at = utcnow()
     dep.error_message = error
     dep.pid = None
     app = session.get(Application, dep.application_id)
-    if app is not None:
-        app.status = {
-            DeploymentStatus.DONE: ApplicationStatus.DONE,
-            DeploymentStatus.ERROR: ApplicationStatus.ERROR,
-        }.get(status, ApplicationStatus.IDLE).value
+    if app is not None and was is DeploymentStatus.RUNNING:  # a queued one never moved it
+        app.status = _app_status_after(session, dep, status).value
     session.flush()
     return dep
+
+
+def _app_status_after(
+    session: Session, dep: Deployment, status: DeploymentStatus
+) -> ApplicationStatus:
+    if status is DeploymentStatus.DONE:
+        return ApplicationStatus.DONE
+    if status is DeploymentStatus.ERROR:
+        return ApplicationStatus.ERROR
+    # Cancelled: back to what the last deployment that ran to an end left it.
+    previous = session.scalar(
+        select(Deployment.status)
+        .where(
+            Deployment.application_id == dep.application_id,
+            Deployment.id != dep.id,
+            Deployment.status.in_([DeploymentStatus.DONE.value, DeploymentStatus.ERROR.value]),
+        )
+        .order_by(Deployment.id.desc())
+        .limit(1)
+    )
+    return ApplicationStatus(previous) if previous else ApplicationStatus.IDLE
+
+
+def running(session: Session) -> Sequence[Deployment]:
+    return session.scalars(
+        select(Deployment).where(Deployment.status == DeploymentStatus.RUNNING.value)
+    ).all()
 
 
 def stale_running(session: Session, *, older_than: timedelta) -> Sequence[Deployment]:
@@ -171,6 +267,78 @@ def queued_heads(session: Session) -> Sequence[str]:
         .group_by(Deployment.application_id)
         .order_by(func.min(Deployment.id))
     ).all()
+
+
+def promote_due(session: Session) -> Sequence[str]:
+    """SCHEDULED deployments whose time has come become QUEUED; returns their ids."""
+    due = session.scalars(
+        select(Deployment.id).where(
+            Deployment.status == DeploymentStatus.SCHEDULED.value,
+            Deployment.scheduled_at <= utcnow(),
+        )
+    ).all()
+    if due:
+        session.execute(
+            update(Deployment)
+            .where(Deployment.id.in_(due), Deployment.status == DeploymentStatus.SCHEDULED.value)
+            .values(status=DeploymentStatus.QUEUED.value)
+        )
+    return due
+
+
+def cancellable(session: Session, application_id: str) -> Sequence[Deployment]:
+    """The application's QUEUED, SCHEDULED and RUNNING deployments, oldest first."""
+    return session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.application_id == application_id,
+            Deployment.status.in_([*ACTIVE, DeploymentStatus.SCHEDULED.value]),
+        )
+        .order_by(Deployment.id)
+    ).all()
+
+
+def recent_finished(session: Session, *, since: datetime, limit: int) -> Sequence[Deployment]:
+    return session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.status.in_([s.value for s in FINISHED]),
+            Deployment.finished_at >= since,
+        )
+        .order_by(Deployment.finished_at.desc())
+        .limit(limit)
+    ).all()
+
+
+def scheduled(session: Session) -> Sequence[Deployment]:
+    return session.scalars(
+        select(Deployment)
+        .where(Deployment.status == DeploymentStatus.SCHEDULED.value)
+        .order_by(Deployment.scheduled_at)
+    ).all()
+
+
+def prunable(session: Session, application_id: str, *, keep: int) -> Sequence[Deployment]:
+    """Finished deployments beyond the newest ``keep`` (``keep=0``: all finished ones)."""
+    return session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.application_id == application_id,
+            Deployment.status.in_([s.value for s in FINISHED]),
+        )
+        .order_by(Deployment.id.desc())
+        .offset(keep)
+    ).all()
+
+
+def delete(session: Session, ids: Sequence[str]) -> None:
+    if ids:
+        session.execute(sa_delete(DeploymentEvent).where(DeploymentEvent.deployment_id.in_(ids)))
+        session.execute(sa_delete(Deployment).where(Deployment.id.in_(ids)))
+
+
+def existing_ids(session: Session, ids: Sequence[str]) -> set[str]:
+    return set(session.scalars(select(Deployment.id).where(Deployment.id.in_(ids))).all())
 
 
 def latest_fetched(session: Session, application_id: str) -> Deployment | None:
