@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import redis
 
 from tests.services import missing, port_open
 
@@ -57,6 +60,34 @@ def registry_addr() -> str:
     if not port_open(addr, 5000):
         missing(f"registry at {addr}")
     return addr
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A private schema per test, so runs never see each other's rows."""
+    schema = f"t_{secrets.token_hex(4)}"
+    plain = postgres_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_db_url(redis_url: str) -> str:
+    url = redis_url.rsplit("/", 1)[0] + "/3"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on the embedded default (SQLite) and on PostgreSQL (private schema)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'slipway.db'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
 
 
 def make_git_repo(src: Path, dest: Path, *, branch: str = "main") -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -15,10 +16,14 @@ from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
 from app.graphql.errors import error_masking
+from app.graphql.servers.mutations import ServerMutations
+from app.graphql.servers.queries import ServerQueries
 from app.graphql.sharing import SharingExecutionContext
 
-Query = merge_types("Query", (ApplicationQueries, DeploymentQueries))
-Mutation = merge_types("Mutation", (ApplicationMutations, DeploymentMutations, ApiKeyMutations))
+Query = merge_types("Query", (ApplicationQueries, DeploymentQueries, ServerQueries))
+Mutation = merge_types(
+    "Mutation", (ApplicationMutations, DeploymentMutations, ApiKeyMutations, ServerMutations)
+)
 Subscription = merge_types("Subscription", (DeploymentSubscriptions,))
 
 
@@ -43,7 +48,12 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[error_masking],
+        # Clients send the same few documents: parse and validate each once, not per call.
+        extensions=[
+            error_masking,
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+        ],
         execution_context_class=SharingExecutionContext,
     )
 

@@ -77,6 +77,15 @@ class ApplicationSettingsInput:
     )
     health_timeout: float | None = strawberry.field(default=None, description="seconds")
     command: list[str] | None = None
+    deploy_timeout: float | None = strawberry.field(
+        default=None, description="seconds a deployment may run before it is stopped (ERROR)"
+    )
+    keep_deployments: int | None = strawberry.field(
+        default=None, description="finished deployments kept (older ones and images pruned)"
+    )
+    build_server_id: strawberry.ID | None = strawberry.field(
+        default=None, description="the server that builds (its own concurrency limit)"
+    )
 
 
 @strawberry.input
@@ -251,4 +260,7 @@ _CONVERTERS: dict[str, Any] = {
     "health_check_path": _health_path,
     "health_timeout": _ranged("health_timeout", "healthTimeout", 1, 3600),
     "command": _plain("command"),
+    "deploy_timeout": _ranged("deploy_timeout", "deployTimeout", 10, 7 * 24 * 3600),
+    "keep_deployments": _ranged("keep_deployments", "keepDeployments", 1, 10_000),
+    "build_server_id": _plain("build_server_id", str),
 }

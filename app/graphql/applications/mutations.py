@@ -7,8 +7,8 @@ from typing import Any
 import strawberry
 from sqlalchemy.orm import Session
 
-from app.db.repos import applications, deployments
-from app.errors import Conflict
+from app.db.repos import applications, deployments, servers
+from app.errors import BadInput, Conflict
 from app.graphql.applications.inputs import (
     CreateApplicationInput,
     UpdateApplicationInput,
@@ -23,7 +23,19 @@ from app.graphql.permissions import CanDeploy
 from app.types import SourceType
 
 
+def _check_server(session: Session, cols: dict[str, Any]) -> None:
+    server_id = cols.get("build_server_id")
+    if server_id and servers.get(session, server_id) is None:
+        raise BadInput(f"buildServerId {server_id!r}: no such server")
+
+
+def _create(session: Session, cols: dict[str, Any]) -> Any:
+    _check_server(session, cols)
+    return applications.create(session, **cols)
+
+
 def _update(session: Session, app_id: str, cols: dict[str, Any]) -> Any:
+    _check_server(session, cols)
     row = applications.require(session, app_id)
     merged = {c: getattr(row, c) for c in ("repository", "docker_image")} | cols
     check_source(SourceType(row.source_type), merged)
@@ -54,7 +66,7 @@ class ApplicationMutations:
             "app_name": new_app_name(input.name, input.app_name),
             "source_type": source.value,
         }
-        row = await info.context.db(applications.create, **cols)
+        row = await info.context.db(_create, cols)
         return Application.from_row(row)
 
     @strawberry.mutation(permission_classes=[CanDeploy])

@@ -57,6 +57,8 @@ class Application:
     health_check_path: str | None
     health_timeout: float | None
     command: list[str] | None
+    deploy_timeout: float | None = strawberry.field(description="seconds; null: the default")
+    keep_deployments: int | None = strawberry.field(description="null: the default")
     server_id: strawberry.ID | None
     build_server_id: strawberry.ID | None
     created_at: datetime
@@ -110,6 +112,8 @@ class Application:
             health_check_path=row.health_check_path,
             health_timeout=row.health_timeout,
             command=row.command,
+            deploy_timeout=row.deploy_timeout,
+            keep_deployments=row.keep_deployments,
             server_id=strawberry.ID(row.server_id) if row.server_id else None,
             build_server_id=strawberry.ID(row.build_server_id) if row.build_server_id else None,
             created_at=row.created_at,

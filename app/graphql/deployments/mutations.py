@@ -1,15 +1,25 @@
-"""Deployment mutations: deploy and redeploy (rebuild without fetching)."""
+"""Deployment mutations: deploy, redeploy, cancel, kill, clear."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
 
+from app.db.repos import applications
+from app.engine import control
+from app.engine.retention import prune_application
 from app.graphql.context import Info
 from app.graphql.deployments.types import Deployment
 from app.graphql.permissions import CanDeploy
 from app.queue.submit import submit
 from app.types import DeploymentTrigger
+
+DEDUP = (
+    " If the application already has a deployment with this trigger queued and not yet "
+    "started, that deployment is returned and no second one is queued."
+)
 
 
 async def _submit(
@@ -18,9 +28,10 @@ async def _submit(
     trigger: DeploymentTrigger,
     title: str | None,
     description: str | None,
+    scheduled_at: datetime | None = None,
 ) -> Deployment:
     state = info.context.state
-    row = await run_in_threadpool(
+    result = await run_in_threadpool(
         lambda: submit(
             settings=state.settings,
             db=state.db,
@@ -30,25 +41,38 @@ async def _submit(
             trigger=trigger,
             title=title,
             description=description,
+            scheduled_at=scheduled_at,
         )
     )
-    return Deployment.from_row(row)
+    return Deployment.from_row(result.deployment)
+
+
+def _who(info: Info) -> str:
+    return f"API key {info.context.who().name!r}"
 
 
 @strawberry.type
 class DeploymentMutations:
-    @strawberry.mutation(permission_classes=[CanDeploy], description="fetch, build, release")
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Fetch, build, release and verify. With scheduledAt in the future the "
+        "deployment is SCHEDULED and joins the queue at that time." + DEDUP,
+    )
     async def deploy_application(
         self,
         info: Info,
         application_id: strawberry.ID,
         title: str | None = None,
         description: str | None = None,
+        scheduled_at: datetime | None = None,
     ) -> Deployment:
-        return await _submit(info, application_id, DeploymentTrigger.MANUAL, title, description)
+        return await _submit(
+            info, application_id, DeploymentTrigger.MANUAL, title, description, scheduled_at
+        )
 
     @strawberry.mutation(
-        permission_classes=[CanDeploy], description="rebuild the fetched source, no fetch"
+        permission_classes=[CanDeploy],
+        description="Rebuild the source fetched last, without fetching." + DEDUP,
     )
     async def redeploy_application(
         self,
@@ -58,3 +82,57 @@ class DeploymentMutations:
         description: str | None = None,
     ) -> Deployment:
         return await _submit(info, application_id, DeploymentTrigger.REBUILD, title, description)
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Cancel the application's queued and scheduled deployments at once "
+        "(CANCELLED), and stop its running one within a few seconds: its clone or build "
+        "processes are killed, a release under way is rolled back to the previous service "
+        "spec (a service it created is removed), then it is CANCELLED and the application "
+        "status is what it was before. Returns the running deployment (poll or subscribe "
+        "for its end), else the last one cancelled, else null.",
+    )
+    async def cancel_deployment(
+        self, info: Info, application_id: strawberry.ID
+    ) -> Deployment | None:
+        state = info.context.state
+        await info.context.db(applications.require, str(application_id))
+        row = await run_in_threadpool(
+            lambda: control.cancel_application(
+                db=state.db, bus=state.hub.bus, application_id=str(application_id), who=_who(info)
+            )
+        )
+        return Deployment.from_row(row) if row else None
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Kill a RUNNING deployment and mark it ERROR. Its worker SIGKILLs the "
+        "deployment's processes at its next heartbeat; a worker that does not respond in "
+        "time is killed by its recorded pid when on this host. Returns the ended deployment.",
+    )
+    async def kill_deployment_process(self, info: Info, deployment_id: strawberry.ID) -> Deployment:
+        state = info.context.state
+        grace = state.settings.heartbeat_interval * 2 + 5
+        row = await run_in_threadpool(
+            lambda: control.kill(
+                db=state.db,
+                bus=state.hub.bus,
+                deployment_id=str(deployment_id),
+                who=_who(info),
+                grace=grace,
+            )
+        )
+        return Deployment.from_row(row)
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Delete every finished deployment of the application (rows and log "
+        "files; images no longer referenced are pruned by the retention job). Running, "
+        "queued and scheduled deployments stay. Returns how many were deleted.",
+    )
+    async def clear_deployments(self, info: Info, application_id: strawberry.ID) -> int:
+        state = info.context.state
+        await info.context.db(applications.require, str(application_id))
+        return await run_in_threadpool(
+            lambda: prune_application(state.db, str(application_id), keep=0)
+        )

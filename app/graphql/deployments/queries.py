@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import strawberry
+from datetime import timedelta
 
+import strawberry
+from sqlalchemy.orm import Session
+
+from app.db.base import utcnow
+from app.db.models import Deployment as DeploymentRow
 from app.db.repos import deployments
 from app.graphql.context import Info
 from app.graphql.deployments.types import Deployment, QueueJob
@@ -11,7 +16,16 @@ from app.graphql.enums import DeploymentStatus, QueueState
 from app.graphql.permissions import CanRead
 from app.graphql.relay import Connection, check_first, connection, decode_cursor
 
-STATE = {"QUEUED": QueueState.WAITING, "RUNNING": QueueState.ACTIVE}
+STATE = {
+    "QUEUED": QueueState.WAITING,
+    "RUNNING": QueueState.ACTIVE,
+    "SCHEDULED": QueueState.DELAYED,
+    "DONE": QueueState.COMPLETED,
+    "ERROR": QueueState.FAILED,
+    "CANCELLED": QueueState.FAILED,
+}
+RECENT = timedelta(minutes=15)
+RECENT_LIMIT = 20
 
 
 @strawberry.type
@@ -39,22 +53,37 @@ class DeploymentQueries:
         )
         return connection(rows, more, Deployment.from_row, lambda r: r.id)
 
-    @strawberry.field(permission_classes=[CanRead], description="queued and running, oldest first")
+    @strawberry.field(
+        permission_classes=[CanRead],
+        description="ACTIVE (running), WAITING (queued, in the order they will start, with "
+        "their position), DELAYED (scheduled, by time), then COMPLETED and FAILED ones of "
+        f"the last {RECENT.seconds // 60} minutes (at most {RECENT_LIMIT}, newest first)",
+    )
     async def deployment_queue(
         self, info: Info, server_id: strawberry.ID | None = None
     ) -> list[QueueJob]:
-        rows = await info.context.db(
-            deployments.active, server_id=str(server_id) if server_id is not None else None
-        )
+        rows = await info.context.db(_queue_rows)
+        if server_id is not None:
+            rows = [r for r in rows if str(server_id) in (r.server_id, r.build_server_id)]
         jobs, position = [], 0
         for row in rows:
-            waiting = row.status == "QUEUED"
-            position += waiting
+            state = STATE[row.status]
+            position += state is QueueState.WAITING
             jobs.append(
                 QueueJob(
                     deployment=Deployment.from_row(row),
-                    state=STATE[row.status],
-                    position=position if waiting else None,
+                    state=state,
+                    position=position if state is QueueState.WAITING else None,
                 )
             )
         return jobs
+
+
+def _queue_rows(session: Session) -> list[DeploymentRow]:
+    live = deployments.active(session)
+    return [
+        *(r for r in live if r.status == "RUNNING"),
+        *(r for r in live if r.status == "QUEUED"),
+        *deployments.scheduled(session),
+        *deployments.recent_finished(session, since=utcnow() - RECENT, limit=RECENT_LIMIT),
+    ]

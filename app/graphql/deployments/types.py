@@ -78,6 +78,10 @@ class Deployment:
     started_at: datetime | None
     finished_at: datetime | None
     error_message: str | None
+    scheduled_at: datetime | None = strawberry.field(description="when SCHEDULED: its time")
+    cancel_requested: bool = strawberry.field(
+        description="a cancel or kill was asked for and the worker is stopping it"
+    )
 
     @strawberry.field
     async def application(
@@ -128,6 +132,8 @@ class Deployment:
             started_at=row.started_at,
             finished_at=row.finished_at,
             error_message=row.error_message,
+            scheduled_at=row.scheduled_at,
+            cancel_requested=bool(row.cancel_requested),
         )
 
 

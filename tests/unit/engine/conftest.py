@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from app.db.models import Application
 from app.db.session import Database
 from app.engine.context import Adapters
 from app.engine.runner import Engine
+from app.ids import new_id
 from app.logs.messages import Message
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
@@ -29,9 +31,13 @@ class RecordingBus:
 
 
 class World:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, database_url: str | None = None) -> None:
         self.settings = Settings(
-            data_dir=tmp_path / "data", _env_file=None, heartbeat_interval=0.05
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+            _env_file=None,
+            heartbeat_interval=0.05,
+            watchdog_interval=0.05,
         )  # type: ignore[call-arg]
         upgrade(self.settings.effective_database_url)
         self.db = Database(self.settings.effective_database_url)
@@ -56,7 +62,7 @@ class World:
         with self.db.session() as session:
             row = Application(
                 name="web",
-                app_name=f"web-{len(session.query(Application).all())}",
+                app_name=f"web-{new_id()[-8:]}",
                 source_type="GIT",
                 repository="https://example.invalid/r.git",
                 env_enc=self.cipher.encrypt_json({"SECRET": "top-secret-value"}),
@@ -69,5 +75,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    """On SQLite and on PostgreSQL: admission and the queue must hold on both."""
+    world = World(tmp_path, database_url)
+    yield world
+    world.db.dispose()

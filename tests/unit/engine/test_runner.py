@@ -30,7 +30,7 @@ def _submit(
         application_id=app_id,
         trigger=trigger,
     )
-    return dep.id
+    return dep.deployment.id
 
 
 def _row(world: World, dep_id: str) -> tuple[str, str | None, str]:
@@ -65,7 +65,8 @@ def test_a_second_run_of_the_same_message_does_nothing(world: World) -> None:
 
 def test_only_the_head_of_an_applications_queue_is_claimed(world: World) -> None:
     app_id = world.app()
-    first, second = _submit(world, app_id), _submit(world, app_id)
+    first = _submit(world, app_id)
+    second = _submit(world, app_id, DeploymentTrigger.REBUILD)
     assert not world.engine.run(second), "second must wait for first"
     assert _row(world, second)[0] == "QUEUED"
     assert world.engine.run(first) and world.engine.run(second)
@@ -130,9 +131,11 @@ def test_reaper_turns_a_dead_workers_run_into_error(world: World) -> None:
         dep = deployments.require(session, dep_id)
         dep.status, dep.pid, dep.worker = "RUNNING", 999_999_999, "elsewhere:1"
         dep.heartbeat_at = utcnow() - timedelta(minutes=5)
-    assert reap_dead(db=world.db, bus=world.bus, stale_after=60) == [dep_id]  # type: ignore[arg-type]
+    assert reap_dead(db=world.db, bus=world.bus, stale_after=60, default_timeout=1800) == [  # type: ignore[arg-type]
+        dep_id
+    ]
     status, error, _ = _row(world, dep_id)
-    assert status == "ERROR" and error and "stopped responding" in error
+    assert status == "ERROR" and error and error.startswith("worker lost")
 
 
 def test_reaper_leaves_live_runs_alone(world: World) -> None:
@@ -143,14 +146,15 @@ def test_reaper_leaves_live_runs_alone(world: World) -> None:
         dep = deployments.require(session, dep_id)
         dep.status, dep.pid = "RUNNING", os.getpid()
         dep.worker, dep.heartbeat_at = f"{socket.gethostname()}:{os.getpid()}", utcnow()
-    assert reap_dead(db=world.db, bus=world.bus, stale_after=60) == []  # type: ignore[arg-type]
+    assert reap_dead(db=world.db, bus=world.bus, stale_after=60, default_timeout=1800) == []  # type: ignore[arg-type]
 
 
 def test_queued_heads_are_the_oldest_per_application(world: World) -> None:
     a, b = world.app(), world.app()
-    a1, a2, b1 = _submit(world, a), _submit(world, a), _submit(world, b)
+    a1, b1 = _submit(world, a), _submit(world, b)
+    a2 = _submit(world, a, DeploymentTrigger.REBUILD)
     with world.db.session() as session:
         assert list(deployments.queued_heads(session)) == [a1, b1]
     world.engine.run(a1)
     with world.db.session() as session:
-        assert list(deployments.queued_heads(session)) == [a2, b1]
+        assert list(deployments.queued_heads(session)) == [b1, a2]
