@@ -24,8 +24,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Engine
 
@@ -56,25 +54,6 @@ RAW = """
 SELECT d.id, d.status, d.title, d.created_at, a.name, a.app_name
 FROM deployments d JOIN applications a ON a.id = d.application_id
 WHERE {where} ORDER BY d.id DESC LIMIT :limit"""
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    """None: the embedded default (SQLite in the data dir); else a private PG schema."""
-    if request.param == "sqlite":
-        yield None
-        return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    schema = f"bench_{secrets.token_hex(4)}"
-    plain = postgres_url.replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-# --- data ------------------------------------------------------------------------------
 
 
 def _row(n: int, app: dict[str, str], at: datetime, status: str, data: Path) -> dict[str, Any]:

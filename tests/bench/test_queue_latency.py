@@ -13,7 +13,6 @@ between deployments ("idle-matched"). Figures are printed; only correctness is a
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
-import psycopg
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -44,18 +42,6 @@ BASELINE_RUNS = 30
 REDIS_DB = 5
 ROOT = Path(__file__).resolve().parents[2]
 TIMES = "query($id: ID!) { deployment(id: $id) { status errorMessage createdAt startedAt } }"
-
-
-@pytest.fixture
-def pg_schema_url(postgres_url: str) -> Iterator[str]:
-    """A private schema, so the run never sees another run's rows."""
-    schema = f"bench_{secrets.token_hex(4)}"
-    plain = postgres_url.replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture
