@@ -44,37 +44,44 @@ def end_unattended(
         )
     if row is None:
         return False
+    _close_log(bus, dep, status, reason)
+    return True
+
+
+def _close_log(bus: Bus, dep: Deployment, status: DeploymentStatus, reason: str) -> None:
     writer = LogWriter(path=Path(dep.log_path), deployment_id=dep.id, bus=bus)
     writer.system(f"Deployment finished: {status.value}: {reason}")
     writer.close()
     announce(bus, deployment_id=dep.id, application_id=dep.application_id, status=status.value)
-    return True
 
 
 def cancel_application(
     *, db: Database, bus: Bus, application_id: str, who: str
 ) -> Deployment | None:
     """Cancel the application's queued and scheduled deployments at once, and ask its
-    running one to stop. Returns the running one (now stopping), else the newest cancelled."""
+    running one to stop. Returns the running one (now stopping), else the newest cancelled.
+
+    One locked transaction decides all of it, so a deployment is either claimed by a
+    worker first (and then stopped by it) or cancelled before it can start.
+    """
     reason = f"cancelled by {who}"
+    cancelled: list[Deployment] = []
+    running: Deployment | None = None
     with db.session(locking=True) as session:
-        pending = list(deployments.cancellable(session, application_id))
-        running = next((d for d in pending if d.status == "RUNNING"), None)
-        if running is not None:
-            deployments.request_cancel(session, running, reason)
-    cancelled = [
-        dep
-        for dep in pending
-        if dep is not running
-        and end_unattended(
-            db=db,
-            bus=bus,
-            dep=dep,
-            status=DeploymentStatus.CANCELLED,
-            reason=reason,
-            expect=WAITING,
-        )
-    ]
+        for dep in deployments.cancellable(session, application_id):
+            if dep.status == DeploymentStatus.RUNNING.value:
+                deployments.request_cancel(session, dep, reason)
+                running = dep
+            elif deployments.finish(
+                session,
+                deployment_id=dep.id,
+                status=DeploymentStatus.CANCELLED,
+                error=reason,
+                expect=WAITING,
+            ):
+                cancelled.append(dep)
+    for dep in cancelled:  # nobody else writes these logs: they never started
+        _close_log(bus, dep, DeploymentStatus.CANCELLED, reason)
     if running is not None:
         log.info("deployment %s: %s (stopping)", running.id, reason)
         return running
