@@ -10,7 +10,7 @@ import pytest
 from app.types import Scope
 from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
 from tests.e2e.harness import GraphQLError, Server
-from tests.e2e.queries import CREATE_APP, DEPLOY, DEPLOYMENTS, REDEPLOY, STATUS_SUB
+from tests.e2e.queries import CREATE_APP, DEPLOY, DEPLOYMENT, DEPLOYMENTS, REDEPLOY, STATUS_SUB
 
 
 def test_deploy_runs_the_pipeline_and_records_it(fake_server: Server, fakes: Fakes) -> None:
@@ -99,8 +99,20 @@ def test_deployments_of_one_app_run_one_at_a_time_in_order(
 ) -> None:
     client = fake_server.client(Scope.DEPLOY)
     app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
-    fakes.builder.delay_s = 0.05
-    ids = [client(DEPLOY, id=app_id)["deployApplication"]["id"] for _ in range(3)]
+    fakes.builder.delay_s = 0.2
+    first = client(DEPLOY, id=app_id)["deployApplication"]["id"]
+    deadline = time.monotonic() + 10
+    while client(DEPLOYMENT, id=first)["deployment"]["status"] == "QUEUED":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    # Queued behind it: a rebuild, then a deploy (not equal to each other: both queue).
+    ids = [
+        first,
+        client(REDEPLOY, id=app_id)["redeployApplication"]["id"],
+        client(DEPLOY, id=app_id)["deployApplication"]["id"],
+    ]
+    again = client(DEPLOY, id=app_id)["deployApplication"]["id"]
+    assert again == ids[2], "an equal request while one is queued returns the queued one"
     finished = [wait_finished(client, i) for i in ids]
     assert [d["status"] for d in finished] == ["DONE"] * 3
     starts = [d["startedAt"] for d in finished]
@@ -240,10 +252,12 @@ def test_queue_shows_running_and_waiting_in_order(fake_server: Server, fakes: Fa
     client = fake_server.client(Scope.DEPLOY)
     app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
     fakes.builder.lines, fakes.builder.delay_s = 40, 0.05
-    ids = [client(DEPLOY, id=app_id)["deployApplication"]["id"] for _ in range(3)]
+    ids = [client(DEPLOY, id=app_id)["deployApplication"]["id"]]
+    ids.append(client(REDEPLOY, id=app_id)["redeployApplication"]["id"])
+    ids.append(client(DEPLOY, id=app_id)["deployApplication"]["id"])
     deadline = time.monotonic() + 10
     while True:
-        queue = client(QUEUE)["deploymentQueue"]
+        queue = [j for j in client(QUEUE)["deploymentQueue"] if j["deployment"]["id"] in ids]
         if queue and queue[0]["state"] == "ACTIVE":
             break
         assert time.monotonic() < deadline
@@ -257,7 +271,9 @@ def test_queue_shows_running_and_waiting_in_order(fake_server: Server, fakes: Fa
     assert [j["deployment"]["queuePosition"] for j in queue] == [None, 1, 2]
     for dep_id in ids:
         wait_finished(client, dep_id)
-    assert client(QUEUE)["deploymentQueue"] == []
+    done = [j for j in client(QUEUE)["deploymentQueue"] if j["deployment"]["id"] in ids]
+    assert sorted(j["deployment"]["id"] for j in done) == sorted(ids)
+    assert {j["state"] for j in done} == {"COMPLETED"}
 
 
 def test_application_status_follows_its_deployments(fake_server: Server, fakes: Fakes) -> None:
