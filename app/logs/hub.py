@@ -12,28 +12,10 @@ import asyncio
 from collections.abc import Sequence
 
 from app.logs.bus.base import Bus
-from app.logs.messages import Lines, Message
-from app.types import LogLine
+from app.logs.messages import Lines, Message, coalesce
 
 MAX_BACKLOG = 200_000  # lines held for the slowest subscriber (~60 MB) before it resyncs
 TRIM_AT = 256  # items: drop what every subscriber has read in slices, not one by one
-
-
-def coalesce(messages: Sequence[Message]) -> list[Message]:
-    """Consecutive Lines become one, so every subscriber gets the same, fewer, chunks."""
-    out: list[Message] = []
-    run: list[LogLine] = []
-    for message in messages:
-        if isinstance(message, Lines):
-            run.extend(message.lines)
-            continue
-        if run:
-            out.append(Lines(tuple(run)))
-            run = []
-        out.append(message)
-    if run:
-        out.append(Lines(tuple(run)))
-    return out
 
 
 class _Topic:
@@ -53,6 +35,7 @@ class _Topic:
         return self.base + len(self.items)
 
     def push(self, messages: Sequence[Message]) -> None:
+        self.trim()  # once per push (O(subscribers)), not once per subscriber read
         total = self.marks[-1] if self.marks else self.base_mark
         for message in messages:
             total += len(message.lines) if isinstance(message, Lines) else 1
@@ -103,8 +86,7 @@ class Subscription:
         start = self.pos - topic.base
         batch = topic.items[start:]
         self.pos = topic.end
-        topic.trim()
-        return batch
+        return batch  # what everybody has read is trimmed at the next push, once
 
     async def close(self) -> None:
         await self._hub.release(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,23 @@ class Cancel:
 
 
 Message = Lines | End | Changed | Cancel
+
+
+def coalesce(messages: Sequence[Message]) -> list[Message]:
+    """Consecutive Lines become one, so every subscriber gets the same, fewer, chunks."""
+    out: list[Message] = []
+    run: list[LogLine] = []
+    for message in messages:
+        if isinstance(message, Lines):
+            run.extend(message.lines)
+            continue
+        if run:
+            out.append(Lines(tuple(run)))
+            run = []
+        out.append(message)
+    if run:
+        out.append(Lines(tuple(run)))
+    return out
 
 
 def line_to_json(line: LogLine) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from redis.retry import Retry
 
 from app.errors import Unavailable
 from app.logs.bus.base import Deliver
-from app.logs.messages import Message, decode, encode
+from app.logs.messages import Message, coalesce, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ MAXLEN = 10_000  # entries kept per stream (approximately)
 TTL = 24 * 3600  # seconds a stream lives after its last write
 WAKE_TTL = 300  # seconds the private wake stream outlives its last watch
 MAX_BUFFER = 100_000  # unsent messages held while Redis is down
-BATCH = 500  # messages per pipeline
+BATCH = 5000  # messages per pipeline
+FLUSH_DELAY = 0.01  # seconds to collect a batch after the first message (like MemoryBus)
 BLOCK_MS = 1000
 READ_COUNT = 1000  # entries per stream per read
 BACKOFF_START, BACKOFF_MAX = 0.1, 2.0
@@ -124,17 +125,22 @@ class _Publisher:
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
+            if not self._closed:  # let a burst gather: fewer, larger stream entries
+                self._cond.wait_for(lambda: self._closed, FLUSH_DELAY)
             count = min(len(self._queue), BATCH)
             return [self._queue.popleft() for _ in range(count)] or None
 
     def _send(self, batch: list[tuple[str, Message]]) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        keys: set[str] = set()
+        by_topic: dict[str, list[Message]] = {}
         for topic, message in batch:
+            by_topic.setdefault(topic, []).append(message)
+        for topic, messages in by_topic.items():
             key = STREAM_PREFIX + topic
-            keys.add(key)
-            pipe.xadd(key, {FIELD: encode(message)}, maxlen=MAXLEN, approximate=True)
-        for key in keys:
+            # Consecutive lines travel as one entry: a stream of MAXLEN entries then holds
+            # minutes of a busy log, and a reader gets them in a few large batches.
+            for message in coalesce(messages):
+                pipe.xadd(key, {FIELD: encode(message)}, maxlen=MAXLEN, approximate=True)
             pipe.expire(key, TTL)
         failures = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
         if failures:  # a command Redis refused (say, a key of another type): retrying won't help
