@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.effective_database_url)
+        db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
         hub = Hub(make_bus(settings))
         await hub.start()
         queue = declare(make_broker(settings))

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         return max(self.worker_lost_after - self.watchdog_interval, self.heartbeat_interval * 3)
 
     @property
+    def db_stall_timeout(self) -> float:
+        """PostgreSQL ends a transaction idle this long (a frozen process holding locks)."""
+        return min(10.0, max(1.0, self.worker_lost_after / 3))
+
+    @property
     def embedded(self) -> bool:
         return not self.redis_url
 

@@ -193,12 +193,18 @@ class CancelToken:
         self._callbacks: list[Callable[[], None]] = []
         self.reason = "cancelled"
         self.fails = False  # a kill or a timeout: the deployment ends in ERROR, not CANCELLED
+        # Someone else already ended the row (the watchdog took this worker for lost): stop
+        # without writing, undoing or recording anything more.
+        self.abandoned = False
 
-    def cancel(self, reason: str = "cancelled", *, fails: bool = False) -> None:
+    def cancel(
+        self, reason: str = "cancelled", *, fails: bool = False, abandoned: bool = False
+    ) -> None:
         if self._event.is_set():
             return
         self.reason = reason
         self.fails = fails
+        self.abandoned = abandoned
         self._event.set()
         for callback in list(self._callbacks):
             callback()

@@ -30,21 +30,39 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def _postgres_timeouts(stall_timeout: float) -> Any:
+    """A transaction left idle (its process frozen or gone mid-claim) is ended by the
+    server after ``stall_timeout``, so its row and advisory locks cannot block everyone."""
+    ms = max(1, int(stall_timeout * 1000))
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+        dbapi_conn.autocommit = autocommit
+
+    return on_connect
+
+
+def make_engine(url: str, *, stall_timeout: float | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if stall_timeout is not None:
+        event.listen(engine, "connect", _postgres_timeouts(stall_timeout))
+    return engine
 
 
 class Database:
     """Owns the engine; ``with db.session() as s:`` commits on success, rolls back on error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, stall_timeout: float | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, stall_timeout=stall_timeout)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._locking = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False

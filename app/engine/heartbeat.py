@@ -52,9 +52,11 @@ class Heartbeat:
                 )
             try:
                 with self._db.session() as session:
-                    reason = deployments.heartbeat(session, self._id)
+                    beat = deployments.heartbeat(session, self._id)
             except Exception:  # the next beat retries; a long outage makes it stale
                 log.exception("heartbeat of deployment %s failed", self._id)
                 continue
-            if reason is not None:
-                self._cancel.cancel(reason, fails=reason.startswith(KILLED))
+            if beat.stop is not None:
+                self._cancel.cancel(
+                    beat.stop, fails=beat.stop.startswith(KILLED), abandoned=beat.gone
+                )

@@ -76,6 +76,8 @@ class Engine:
         writer = LogWriter(
             path=Path(snap.log_path), deployment_id=snap.id, bus=self.bus, secrets=snap.app.secrets
         )
+        # The moment the heartbeat learns the row was ended elsewhere, not one more line.
+        cancel.on_cancel(lambda: writer.abandon() if cancel.abandoned else None)
         ctx = RunContext(
             deployment=snap,
             writer=writer,
@@ -132,6 +134,8 @@ class Engine:
                 ctx.cancel.check()
                 self._run_step(ctx, step)
         except Cancelled as exc:
+            if ctx.cancel.abandoned:  # the service may be a newer deployment's by now
+                return Outcome(DeploymentStatus.ERROR, str(exc))
             self._undo_release(ctx)
             status = DeploymentStatus.ERROR if ctx.cancel.fails else DeploymentStatus.CANCELLED
             return Outcome(status, str(exc))
@@ -181,6 +185,10 @@ class Engine:
             )
 
     def _finish(self, ctx: RunContext, outcome: Outcome) -> None:
+        if ctx.cancel.abandoned:  # its log was closed and its row ended by someone else
+            ctx.writer.abandon()
+            log.warning("deployment %s: %s; stopped", ctx.deployment.id, ctx.cancel.reason)
+            return
         error = _mask(outcome.error, ctx.deployment.app.secrets)
         ctx.writer.step = None
         if outcome.status is DeploymentStatus.DONE:

@@ -64,6 +64,13 @@ class LogWriter:
             text = self._mask(text)
         return LogLine(self.seq, now, stream, step if step is not None else self.step, text)
 
+    def abandon(self) -> None:
+        """Stop writing without a word: another process has already ended this log."""
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._file.close()
+
     def close(self) -> int:
         """Close the file and announce the last seq; returns it."""
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from app.queue.actors import DeploymentQueue
 from app.settings import Settings
 from app.types import GIT_SOURCES, DeploymentStatus, DeploymentTrigger, SourceType
 
+log = logging.getLogger(__name__)
 DEFAULT_TITLES = {
     DeploymentTrigger.MANUAL: "Manual deployment",
     DeploymentTrigger.REBUILD: "Rebuild deployment",
@@ -76,8 +78,11 @@ def submit(
             ),
         )
     announce(bus, deployment_id=dep.id, application_id=dep.application_id, status=status.value)
-    if scheduled_at is None:
-        queue.send(dep.id)
-    else:
-        queue.send_at(dep.id, scheduled_at)
+    try:
+        if scheduled_at is None:
+            queue.send(dep.id)
+        else:
+            queue.send_at(dep.id, scheduled_at)
+    except Exception as exc:  # the row is committed: the watchdog sends queue heads again
+        log.warning("deployment %s is queued, its message not sent (%s)", dep.id, exc)
     return Submitted(dep, duplicate=False)

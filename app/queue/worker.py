@@ -127,7 +127,7 @@ def run_worker(
     from app.queue.actors import declare
     from app.queue.broker import make_broker
 
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
     bus = make_bus(settings)
     engine = Engine(
         settings=settings,

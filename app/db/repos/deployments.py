@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sa_delete
@@ -167,8 +168,16 @@ def queued_duplicate(session: Session, application_id: str, trigger: str) -> Dep
     ).first()
 
 
-def heartbeat(session: Session, deployment_id: str) -> str | None:
-    """Refresh the heartbeat; returns the cancel reason once cancellation was requested."""
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learnt: stop (with why), and whether the row is no longer ours."""
+
+    stop: str | None = None
+    gone: bool = False
+
+
+def heartbeat(session: Session, deployment_id: str) -> Beat:
+    """Refresh the heartbeat of a RUNNING deployment and read any cancel request."""
     session.execute(
         update(Deployment)
         .where(Deployment.id == deployment_id, Deployment.status == "RUNNING")
@@ -180,11 +189,11 @@ def heartbeat(session: Session, deployment_id: str) -> str | None:
         )
     ).one_or_none()
     if row is None:
-        return "the deployment was deleted"
+        return Beat("the deployment was deleted", gone=True)
     status, requested, reason = row
     if status != DeploymentStatus.RUNNING.value:
-        return reason or f"the deployment was marked {status} elsewhere"
-    return (reason or "cancelled") if requested else None
+        return Beat(f"the deployment was already ended elsewhere ({status})", gone=True)
+    return Beat((reason or "cancelled") if requested else None)
 
 
 def request_cancel(session: Session, dep: Deployment, reason: str) -> None:
@@ -207,7 +216,14 @@ def finish(
     Only a deployment still in one of ``expect`` is changed (None otherwise): whoever
     finished it first (the worker, a cancel, a kill, the watchdog) decides its status.
     """
-    dep = require(session, deployment_id)
+    dep = session.scalars(
+        select(Deployment)
+        .where(Deployment.id == deployment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the status as of the lock, not a cache
+    ).one_or_none()
+    if dep is None:
+        raise NotFound(f"deployment {deployment_id!r} does not exist")
     was = DeploymentStatus(dep.status)
     if was not in expect:
         return None
