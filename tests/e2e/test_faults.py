@@ -208,7 +208,6 @@ def test_lost_worker_is_reaped_in_time_and_the_queued_run_starts_after_it(
         )
 
 
-@pytest.mark.xfail(strict=False, reason="fixed in the last commit of this session; not yet re-run")
 def test_worker_stalled_inside_a_claim_blocks_neither_reaping_nor_other_claims(
     tmp_path: Path, pg_schema_url: str, redis_db: str, procs: list[Proc]
 ) -> None:
@@ -351,7 +350,6 @@ def _redis_restart_scenario(server: Server, own: RedisServer, worker: Proc) -> N
     )
 
 
-@pytest.mark.xfail(strict=False, reason="fixed in the last commit of this session; not yet re-run")
 def test_deploy_request_while_redis_is_down_is_queued_or_unavailable(
     tmp_path: Path, pg_schema_url: str
 ) -> None:
