@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
 from app.settings import Settings, get_settings
 
@@ -28,15 +26,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
-    from app.queue.worker import run_worker
+    from app.queue.worker import run_until_signalled
 
     if settings.embedded:
         sys.stderr.write("slipway worker needs SLIPWAY_REDIS_URL (embedded mode runs in serve)\n")
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run_worker(settings, stop)
+    run_until_signalled(settings)
     return 0
 
 

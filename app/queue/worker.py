@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -141,8 +142,19 @@ def run_worker(
     )
     worker.start()
     try:
-        stop.wait()
+        while not stop.wait(1.0):  # a timed wait: the main thread stays free for signals
+            pass
     finally:
         worker.stop()
         bus.close()  # the last status events and log ends must leave before we exit
         db.dispose()
+
+
+def run_until_signalled(
+    settings: Settings, adapters: Callable[[Settings], Adapters] = real_adapters
+) -> None:
+    """:func:`run_worker` until SIGINT or SIGTERM (`slipway worker`, and test workers)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(settings, stop, adapters)

@@ -23,16 +23,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from app.builders.fake import FAKE_IMAGE_ID
 from app.engine.context import Adapters
 from app.errors import BuildError
-from app.queue.worker import run_worker
+from app.queue.worker import run_until_signalled
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
@@ -119,10 +117,7 @@ def main() -> int:
         sys.stderr.write("needs SLIPWAY_REDIS_URL and SLIPWAY_BENCH_CONTROL\n")
         return 2
     made = adapters(Path(control))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run_worker(settings, stop, lambda _: made)
+    run_until_signalled(settings, lambda _: made)
     return 0
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.builders.fake import FakeBuilder
 from app.engine.context import Adapters
-from app.queue.worker import run_worker
+from app.queue.worker import run_until_signalled
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
@@ -96,10 +96,7 @@ def main() -> int:
     )
     if trigger := os.environ.get("SLIPWAY_FAKE_FREEZE_IN_CLAIM"):
         freeze_in_claim(Path(trigger))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run_worker(settings, stop, lambda _: adapters)
+    run_until_signalled(settings, lambda _: adapters)
     return 0
 
 

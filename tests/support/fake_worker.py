@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from app.builders.fake import FakeBuilder
 from app.engine.context import Adapters
-from app.queue.worker import run_worker
+from app.queue.worker import run_until_signalled
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
@@ -52,10 +50,7 @@ def main() -> int:
     source = Path(os.environ.get("SLIPWAY_FAKE_SOURCE") or DEFAULT_SOURCE)
     step_seconds = float(os.environ.get("SLIPWAY_FAKE_STEP_SECONDS") or 0)
     adapters = fake_adapters(source, step_seconds)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run_worker(settings, stop, lambda _: adapters)
+    run_until_signalled(settings, lambda _: adapters)
     return 0
 
 
