@@ -71,6 +71,13 @@ class DeploymentTrigger(enum.StrEnum):
     SCHEDULE = "SCHEDULE"
 
 
+class TriggerType(enum.StrEnum):
+    """Which webhook pushes deploy: commits to the branch, or new tags."""
+
+    PUSH = "PUSH"
+    TAG = "TAG"
+
+
 class LogStream(enum.StrEnum):
     STDOUT = "STDOUT"
     STDERR = "STDERR"
@@ -158,12 +165,33 @@ class ServiceSpec:
 
 @dataclass(frozen=True, slots=True)
 class GitSourceSpec:
-    """Where to clone from; credentials travel separately and are never persisted."""
+    """Where to clone from; credentials travel separately and are never persisted.
+
+    ``tag`` (instead of ``branch``) and ``commit_sha`` (an exact commit on that ref, or
+    anywhere the server lets us fetch it) narrow what is checked out. ``ssh_key`` is a
+    private key in OpenSSH/PEM text; ``known_hosts`` pins the server's host keys (empty:
+    trust on first use, and the caller records what was seen).
+    """
 
     repository: str
     branch: str | None = None
     username: str | None = None
     password: str | None = None
+    provider: SourceType = SourceType.GIT
+    tag: str | None = None
+    commit_sha: str | None = None
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+    submodules: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAuth:
+    """Credentials for one registry; the password never leaves memory unencrypted."""
+
+    username: str
+    password: str
+    registry: str  # host[:port], as in the image reference; "docker.io" for Docker Hub
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from app.crypto import Cipher
 from app.db.models import Application, Deployment
 from app.types import (
+    GIT_SOURCES,
     BuildType,
     DeploymentTrigger,
     GitSourceSpec,
@@ -15,6 +16,7 @@ from app.types import (
     MountSpec,
     PortSpec,
     PublishMode,
+    RegistryAuth,
     SourceType,
 )
 
@@ -41,6 +43,8 @@ class AppSnapshot:
     health_timeout: float | None
     command: tuple[str, ...] | None
     secrets: tuple[str, ...] = field(default=())
+    registry_auth: RegistryAuth | None = None
+    known_hosts: str | None = None  # what FETCH_SOURCE started with (TOFU records new ones)
 
 
 @dataclass(frozen=True)
@@ -49,24 +53,28 @@ class DeploymentSnapshot:
     trigger: DeploymentTrigger
     log_path: str
     app: AppSnapshot
+    build_path: str | None = None  # DROP: the folder inside the archive to build
 
 
 def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSnapshot:
     env = _str_dict(cipher.decrypt_json(app.env_enc, {}))
-    password = cipher.decrypt_json(app.repository_password_enc)
-    git = None
-    if app.repository:
-        git = GitSourceSpec(
-            repository=app.repository,
-            branch=app.branch,
-            username=app.repository_username,
-            password=password if isinstance(password, str) else None,
+    git = _git(app, dep, cipher)
+    registry = _registry_auth(app, cipher)
+    secrets = tuple(
+        v
+        for v in (
+            *env.values(),
+            git.password if git else None,
+            git.ssh_key if git else None,
+            registry.password if registry else None,
         )
-    secrets = tuple(v for v in (*env.values(), git.password if git else None) if v)
+        if v
+    )
     return DeploymentSnapshot(
         id=dep.id,
         trigger=DeploymentTrigger(dep.trigger),
         log_path=dep.log_path,
+        build_path=dep.build_path,
         app=AppSnapshot(
             id=app.id,
             app_name=app.app_name,
@@ -88,8 +96,54 @@ def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSna
             health_timeout=app.health_timeout,
             command=tuple(app.command) if app.command else None,
             secrets=secrets,
+            registry_auth=registry,
+            known_hosts=app.known_hosts,
         ),
     )
+
+
+def _git(app: Application, dep: Deployment, cipher: Cipher) -> GitSourceSpec | None:
+    """The application's repository, narrowed to the deployment's tag, branch or commit."""
+    if not app.repository:
+        return None
+    password = cipher.decrypt_json(app.repository_password_enc)
+    ssh_key = cipher.decrypt_json(app.ssh_key_enc)
+    branch, tag = app.branch, None
+    if dep.source_ref and dep.source_ref_kind == "tag":
+        branch, tag = None, dep.source_ref
+    elif dep.source_ref:
+        branch = dep.source_ref
+    return GitSourceSpec(
+        repository=app.repository,
+        branch=branch,
+        username=app.repository_username,
+        password=password if isinstance(password, str) else None,
+        provider=SourceType(app.source_type) if app.source_type in GIT_SOURCES else SourceType.GIT,
+        tag=tag,
+        commit_sha=dep.requested_sha,
+        ssh_key=ssh_key if isinstance(ssh_key, str) else None,
+        known_hosts=app.known_hosts,
+        submodules=bool(app.submodules),
+    )
+
+
+def _registry_auth(app: Application, cipher: Cipher) -> RegistryAuth | None:
+    password = cipher.decrypt_json(app.registry_password_enc)
+    if not app.registry_username or not isinstance(password, str):
+        return None
+    return RegistryAuth(
+        username=app.registry_username,
+        password=password,
+        registry=registry_of(app.docker_image or ""),
+    )
+
+
+def registry_of(image: str) -> str:
+    """The registry host of an image reference ("docker.io" when it names none)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def _str_dict(value: object) -> dict[str, str]:

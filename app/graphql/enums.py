@@ -14,6 +14,7 @@ for _enum in (
     t.SourceType,
     t.BuildType,
     t.DeploymentTrigger,
+    t.TriggerType,
     t.LogStream,
     t.PublishMode,
     t.Scope,
@@ -25,6 +26,7 @@ DeploymentStatus = t.DeploymentStatus
 SourceType = t.SourceType
 BuildType = t.BuildType
 DeploymentTrigger = t.DeploymentTrigger
+TriggerType = t.TriggerType
 LogStream = t.LogStream
 PublishMode = t.PublishMode
 Scope = t.Scope

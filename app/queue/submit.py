@@ -22,7 +22,21 @@ log = logging.getLogger(__name__)
 DEFAULT_TITLES = {
     DeploymentTrigger.MANUAL: "Manual deployment",
     DeploymentTrigger.REBUILD: "Rebuild deployment",
+    DeploymentTrigger.DROP: "Drop deployment",
 }
+
+
+REBUILDABLE = GIT_SOURCES | {SourceType.DROP}
+
+
+@dataclass(frozen=True)
+class SourceOverride:
+    """What one deployment fetches instead of the application's branch head."""
+
+    sha: str | None = None  # an exact commit
+    ref: str | None = None  # a branch or tag name
+    ref_kind: str = "branch"  # "branch" | "tag"
+    build_path: str | None = None  # DROP: the folder inside the archive
 
 
 @dataclass(frozen=True)
@@ -42,22 +56,28 @@ def submit(
     title: str | None = None,
     description: str | None = None,
     scheduled_at: datetime | None = None,
+    source: SourceOverride | None = None,
 ) -> Submitted:
     """Queue a deployment of the application; the worker decides when it may start.
 
     A request equal to one already QUEUED and not started (same application, same
     trigger) returns that one instead of queueing a duplicate. ``scheduled_at`` in the
-    future makes a SCHEDULED deployment that joins the queue at that time.
+    future makes a SCHEDULED deployment that joins the queue at that time. ``source``
+    narrows what is fetched (a commit, a tag or branch, a drop's build folder); a queued
+    duplicate must ask for the same source.
     """
+    source = source or SourceOverride()
     if scheduled_at is not None and scheduled_at <= utcnow():
         scheduled_at = None
     with db.session(locking=True) as session:
         app = applications.lock(session, application_id)
-        source = SourceType(app.source_type)
-        if trigger is DeploymentTrigger.REBUILD and source not in GIT_SOURCES:
-            raise Conflict(f"a {source.value} application has no source to rebuild; deploy it")
-        if scheduled_at is None:
-            existing = deployments.queued_duplicate(session, app.id, trigger.value)
+        kind = SourceType(app.source_type)
+        if trigger is DeploymentTrigger.REBUILD and kind not in REBUILDABLE:
+            raise Conflict(f"a {kind.value} application has no source to rebuild; deploy it")
+        if scheduled_at is None and trigger is not DeploymentTrigger.DROP:
+            existing = deployments.queued_duplicate(
+                session, app.id, trigger.value, source.sha, source.ref
+            )
             if existing is not None:
                 return Submitted(existing, duplicate=True)
         dep_id = new_id()
@@ -75,6 +95,10 @@ def submit(
                 server_id=app.server_id,
                 build_server_id=app.build_server_id,
                 scheduled_at=scheduled_at,
+                requested_sha=source.sha,
+                source_ref=source.ref,
+                source_ref_kind=source.ref_kind if source.ref else None,
+                build_path=source.build_path,
             ),
         )
     announce(bus, deployment_id=dep.id, application_id=dep.application_id, status=status.value)

@@ -10,6 +10,8 @@ import posixpath
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from app.errors import BadInput
 
 URL_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
@@ -136,3 +138,50 @@ def validate_env_key(key: str) -> str:
     if not _ENV_KEY.fullmatch(key):
         raise BadInput(f"environment variable name must match [A-Za-z_][A-Za-z0-9_]*, got {key!r}")
     return key
+
+
+_KNOWN_HOST_LINE = re.compile(
+    r"(@(cert-authority|revoked) )?\S+ [A-Za-z0-9@._-]+ [A-Za-z0-9+/=]+( .*)?"
+)
+MAX_WATCH_PATHS = 50
+
+
+def validate_ssh_key(text: str) -> str:
+    """Return ``text`` if it is one unencrypted private key ssh can use."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = text.strip().encode() + b"\n"
+    loaders = (serialization.load_ssh_private_key, serialization.load_pem_private_key)
+    for load in loaders:
+        try:
+            load(data, password=None)
+        except TypeError as exc:  # encrypted: a passphrase is needed
+            raise BadInput("sshKey is protected by a passphrase; give an unencrypted key") from exc
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+        return data.decode()
+    raise BadInput("sshKey is not a private key in OpenSSH or PEM format")
+
+
+def validate_known_hosts(text: str) -> str:
+    """Return ``text`` if every non-comment line looks like ``host keytype base64key``."""
+    lines = [line.strip() for line in text.splitlines()]
+    for number, line in enumerate(lines, 1):
+        if not line or line.startswith("#"):
+            continue
+        if _CONTROL.search(line) or not _KNOWN_HOST_LINE.fullmatch(line):
+            raise BadInput(f"knownHosts line {number} is not 'host keytype key': {line[:80]!r}")
+    return "\n".join(line for line in lines if line) + ("\n" if text.strip() else "")
+
+
+def validate_watch_paths(patterns: list[str]) -> list[str]:
+    """Glob patterns relative to the repository root (``src/**``, ``*.md``)."""
+    if len(patterns) > MAX_WATCH_PATHS:
+        raise BadInput(f"at most {MAX_WATCH_PATHS} watchPaths, got {len(patterns)}")
+    clean = []
+    for pattern in patterns:
+        pattern = pattern.strip()
+        if not pattern or len(pattern) > 500 or _CONTROL.search(pattern):
+            raise BadInput(f"watch path {pattern!r} must be 1-500 printable characters")
+        clean.append(pattern.lstrip("/"))
+    return clean

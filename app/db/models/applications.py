@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, IdMixin, UTCDateTime, utcnow
@@ -43,5 +43,29 @@ class Application(IdMixin, Base):
     deploy_timeout: Mapped[float | None] = mapped_column(Float)  # seconds; None: the setting
     keep_deployments: Mapped[int | None] = mapped_column(Integer)  # None: the setting
     webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    # git over ssh: the private key (encrypted) and the pinned or first-seen host keys
+    ssh_key_enc: Mapped[str | None] = mapped_column(Text)
+    known_hosts: Mapped[str | None] = mapped_column(Text)
+    submodules: Mapped[bool] = mapped_column(Boolean, default=False)
+    # registry credentials for a DOCKER source (pull) and pushes
+    registry_username: Mapped[str | None] = mapped_column(String(200))
+    registry_password_enc: Mapped[str | None] = mapped_column(Text)
+    # webhooks: what starts a deployment
+    auto_deploy: Mapped[bool] = mapped_column(Boolean, default=True)
+    trigger_type: Mapped[str] = mapped_column(String(8), default="PUSH")  # PUSH | TAG
+    watch_paths: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # preview deployments of pull requests: settings on the parent ...
+    preview_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    preview_limit: Mapped[int] = mapped_column(Integer, default=3)
+    preview_env_enc: Mapped[str | None] = mapped_column(Text)  # encrypted overrides
+    preview_port_base: Mapped[int | None] = mapped_column(Integer)  # published = base + PR number
+    preview_domain: Mapped[str | None] = mapped_column(String(253))
+    # ... and on the preview itself
+    parent_id: Mapped[str | None] = mapped_column(
+        String(24), ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    preview_number: Mapped[int | None] = mapped_column(Integer)
+    preview_ref: Mapped[str | None] = mapped_column(String(255))  # the PR's head branch
+    preview_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # then removed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

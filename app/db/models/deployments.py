@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, IdMixin, UTCDateTime, utcnow
@@ -27,6 +27,12 @@ class Deployment(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="QUEUED")
     trigger: Mapped[str] = mapped_column(String(16), default="MANUAL")
     commit_sha: Mapped[str | None] = mapped_column(String(64))
+    # what to fetch, when not the application's branch head: an exact commit (a webhook's
+    # or commitSha's), a tag or branch (TAG pushes, pull requests), a build folder (drops)
+    requested_sha: Mapped[str | None] = mapped_column(String(64))
+    source_ref: Mapped[str | None] = mapped_column(String(255))
+    source_ref_kind: Mapped[str | None] = mapped_column(String(8))  # branch | tag
+    build_path: Mapped[str | None] = mapped_column(String(500))
     image_ref: Mapped[str | None] = mapped_column(String(500))
     log_path: Mapped[str] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
@@ -58,3 +64,21 @@ class DeploymentEvent(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(Base):
+    """A webhook delivery already handled: a replay of it is acknowledged and ignored."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("provider", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(Text)
+    deployment_id: Mapped[str | None] = mapped_column(String(24))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -154,14 +154,27 @@ def _running_on(session: Session, build_server_id: str | None) -> int:
     return session.scalar(query) or 0
 
 
-def queued_duplicate(session: Session, application_id: str, trigger: str) -> Deployment | None:
-    """A QUEUED, not yet started deployment of the application with the same trigger."""
+def queued_duplicate(
+    session: Session,
+    application_id: str,
+    trigger: str,
+    requested_sha: str | None = None,
+    source_ref: str | None = None,
+) -> Deployment | None:
+    """A QUEUED, not yet started deployment of the application with the same trigger
+    asking for the same commit and ref."""
     return session.scalars(
         select(Deployment)
         .where(
             Deployment.application_id == application_id,
             Deployment.status == DeploymentStatus.QUEUED.value,
             Deployment.trigger == trigger,
+            Deployment.requested_sha.is_(None)
+            if requested_sha is None
+            else Deployment.requested_sha == requested_sha,
+            Deployment.source_ref.is_(None)
+            if source_ref is None
+            else Deployment.source_ref == source_ref,
         )
         .order_by(Deployment.id)
         .limit(1)

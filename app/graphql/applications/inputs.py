@@ -10,19 +10,26 @@ import strawberry
 
 from app.crypto import Cipher
 from app.errors import BadInput
-from app.graphql.enums import BuildType, PublishMode, SourceType
+from app.graphql.enums import BuildType, PublishMode, SourceType, TriggerType
 from app.sources.validate import (
     split_credentials,
     validate_env_key,
+    validate_known_hosts,
     validate_ref,
     validate_relative_path,
     validate_repository,
+    validate_ssh_key,
+    validate_watch_paths,
 )
 from app.types import GIT_SOURCES
 
 APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,499}$")
 VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+DOMAIN = re.compile(
+    r"^(?=.{1,200}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z]{2,63}$"
+)
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 
 @strawberry.input
@@ -85,6 +92,50 @@ class ApplicationSettingsInput:
     )
     build_server_id: strawberry.ID | None = strawberry.field(
         default=None, description="the server that builds (its own concurrency limit)"
+    )
+    ssh_key: str | None = strawberry.field(
+        default=None,
+        description="private key (OpenSSH or PEM, no passphrase) for ssh:// and user@host:path "
+        "repositories; write-only, stored encrypted; an empty string removes it",
+    )
+    known_hosts: str | None = strawberry.field(
+        default=None,
+        description="known_hosts lines pinning the git server's host keys; empty: the key seen "
+        "on first use is accepted and recorded here",
+    )
+    submodules: bool | None = strawberry.field(
+        default=None, description="also fetch git submodules (recursively, depth 1)"
+    )
+    registry_username: str | None = strawberry.field(
+        default=None, description="registry user for pulling dockerImage; empty removes"
+    )
+    registry_password: str | None = strawberry.field(
+        default=None, description="registry password or token; write-only, stored encrypted"
+    )
+    auto_deploy: bool | None = strawberry.field(
+        default=None, description="webhook pushes deploy (default true)"
+    )
+    trigger_type: TriggerType | None = strawberry.field(
+        default=None, description="PUSH: commits to the branch deploy; TAG: new tags deploy"
+    )
+    watch_paths: list[str] | None = strawberry.field(
+        default=None,
+        description="glob patterns (e.g. src/**, *.py); a push changing none of them is skipped",
+    )
+    preview_enabled: bool | None = strawberry.field(
+        default=None, description="deploy a preview application for each open pull request"
+    )
+    preview_limit: int | None = strawberry.field(
+        default=None, description="most previews at once; more pull requests are not deployed"
+    )
+    preview_env: list[EnvVarInput] | None = strawberry.field(
+        default=None, description="env overrides for previews (on top of the parent's)"
+    )
+    preview_port_base: int | None = strawberry.field(
+        default=None, description="a preview publishes its first port at base + PR number"
+    )
+    preview_domain: str | None = strawberry.field(
+        default=None, description="previews are labelled with host pr-<n>-<appName>.<domain>"
     )
 
 
@@ -220,6 +271,33 @@ def _docker_image(value: str, _: Cipher) -> dict[str, Any]:
     return {"docker_image": value}
 
 
+def _ssh_key(value: str, cipher: Cipher) -> dict[str, Any]:
+    return {"ssh_key_enc": cipher.encrypt_json(validate_ssh_key(value)) if value else None}
+
+
+def _secret(column: str) -> Any:
+    def convert(value: str, cipher: Cipher) -> dict[str, Any]:
+        return {column: cipher.encrypt_json(value) if value else None}
+
+    return convert
+
+
+def _registry_user(value: str) -> str:
+    if _CONTROL_OR_SPACE.search(value) or len(value) > 200:
+        raise BadInput("registryUsername must be at most 200 characters, without spaces")
+    return value
+
+
+def _preview_env(value: list[EnvVarInput], cipher: Cipher) -> dict[str, Any]:
+    return {"preview_env_enc": _env(value, cipher)["env_enc"]}
+
+
+def _domain(value: str) -> str:
+    if value and not DOMAIN.match(value):
+        raise BadInput(f"previewDomain {value!r} is not a domain name")
+    return value.lower()
+
+
 def _ranged(column: str, label: str, low: float, high: float) -> Any:
     def convert(value: float, _: Cipher) -> dict[str, Any]:
         if not low <= value <= high:
@@ -263,4 +341,17 @@ _CONVERTERS: dict[str, Any] = {
     "deploy_timeout": _ranged("deploy_timeout", "deployTimeout", 10, 7 * 24 * 3600),
     "keep_deployments": _ranged("keep_deployments", "keepDeployments", 1, 10_000),
     "build_server_id": _plain("build_server_id", str),
+    "ssh_key": _ssh_key,
+    "known_hosts": _plain("known_hosts", lambda v: validate_known_hosts(v) or None),
+    "submodules": _plain("submodules", bool),
+    "registry_username": _plain("registry_username", lambda v: _registry_user(v) or None),
+    "registry_password": _secret("registry_password_enc"),
+    "auto_deploy": _plain("auto_deploy", bool),
+    "trigger_type": _plain("trigger_type", lambda v: TriggerType(v).value),
+    "watch_paths": _plain("watch_paths", validate_watch_paths),
+    "preview_enabled": _plain("preview_enabled", bool),
+    "preview_limit": _ranged("preview_limit", "previewLimit", 1, 100),
+    "preview_env": _preview_env,
+    "preview_port_base": _ranged("preview_port_base", "previewPortBase", 1, 65535),
+    "preview_domain": _plain("preview_domain", lambda v: _domain(v) or None),
 }

@@ -10,7 +10,13 @@ import strawberry
 from app.db.models import Application as ApplicationRow
 from app.db.repos import deployments
 from app.graphql.context import Info
-from app.graphql.enums import ApplicationStatus, BuildType, PublishMode, SourceType
+from app.graphql.enums import (
+    ApplicationStatus,
+    BuildType,
+    PublishMode,
+    SourceType,
+    TriggerType,
+)
 from app.graphql.relay import Connection, check_first, connection, decode_cursor
 
 if TYPE_CHECKING:
@@ -61,6 +67,30 @@ class Application:
     keep_deployments: int | None = strawberry.field(description="null: the default")
     server_id: strawberry.ID | None
     build_server_id: strawberry.ID | None
+    has_ssh_key: bool = strawberry.field(description="the key itself is write-only")
+    known_hosts: str | None = strawberry.field(
+        description="pinned host keys, or the ones recorded on first use"
+    )
+    submodules: bool
+    registry_username: str | None
+    has_registry_password: bool
+    auto_deploy: bool
+    trigger_type: TriggerType
+    watch_paths: list[str]
+    webhook_path: str = strawberry.field(
+        description="POST target for the provider's webhook (add the host); see "
+        "regenerateWebhookSecret for the secret"
+    )
+    has_webhook_secret: bool
+    preview_enabled: bool
+    preview_limit: int
+    has_preview_env: bool
+    preview_port_base: int | None
+    preview_domain: str | None
+    parent_application_id: strawberry.ID | None = strawberry.field(
+        description="set on a preview: the application it was derived from"
+    )
+    preview_number: int | None = strawberry.field(description="the pull request it previews")
     created_at: datetime
     updated_at: datetime
 
@@ -116,6 +146,30 @@ class Application:
             keep_deployments=row.keep_deployments,
             server_id=strawberry.ID(row.server_id) if row.server_id else None,
             build_server_id=strawberry.ID(row.build_server_id) if row.build_server_id else None,
+            has_ssh_key=bool(row.ssh_key_enc),
+            known_hosts=row.known_hosts,
+            submodules=bool(row.submodules),
+            registry_username=row.registry_username,
+            has_registry_password=bool(row.registry_password_enc),
+            auto_deploy=bool(row.auto_deploy),
+            trigger_type=TriggerType(row.trigger_type or "PUSH"),
+            watch_paths=list(row.watch_paths or []),
+            webhook_path=f"/webhooks/{webhook_provider(row.source_type)}/{row.id}",
+            has_webhook_secret=bool(row.webhook_secret_enc),
+            preview_enabled=bool(row.preview_enabled),
+            preview_limit=row.preview_limit or 3,
+            has_preview_env=bool(row.preview_env_enc),
+            preview_port_base=row.preview_port_base,
+            preview_domain=row.preview_domain,
+            parent_application_id=strawberry.ID(row.parent_id) if row.parent_id else None,
+            preview_number=row.preview_number,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def webhook_provider(source_type: str) -> str:
+    """The provider segment of an application's webhook URL."""
+    return {"GITLAB": "gitlab", "BITBUCKET": "bitbucket", "GITEA": "gitea"}.get(
+        source_type, "github"
+    )
