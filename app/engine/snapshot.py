@@ -44,6 +44,7 @@ class AppSnapshot:
     command: tuple[str, ...] | None
     secrets: tuple[str, ...] = field(default=())
     registry_auth: RegistryAuth | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # a preview's, on its service
     known_hosts: str | None = None  # what FETCH_SOURCE started with (TOFU records new ones)
 
 
@@ -97,6 +98,7 @@ def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSna
             command=tuple(app.command) if app.command else None,
             secrets=secrets,
             registry_auth=registry,
+            labels=_preview_labels(app),
             known_hosts=app.known_hosts,
         ),
     )
@@ -163,3 +165,25 @@ def _health(command: list[str] | None) -> HealthCheckSpec | None:
     if not command:
         return None
     return HealthCheckSpec(test=tuple(command))
+
+
+def _preview_labels(app: Application) -> dict[str, str]:
+    """Labels on a preview's service: which PR it is, and its host for a router."""
+    if not app.parent_id:
+        return {}
+    labels = {
+        "slipway.preview.parent": str(app.parent_id),
+        "slipway.preview.number": str(app.preview_number),
+    }
+    host = app.preview_domain
+    if host:
+        router = app.app_name
+        labels |= {
+            "slipway.domain": host,
+            "traefik.enable": "true",
+            f"traefik.http.routers.{router}.rule": f"Host(`{host}`)",
+        }
+        if app.ports:
+            port = app.ports[0]["target_port"]
+            labels[f"traefik.http.services.{router}.loadbalancer.server.port"] = str(port)
+    return labels

@@ -118,7 +118,11 @@ class ReleaseService:
             memory_limit=app.memory_limit,
             health_check=app.health_check,
             health_check_path=app.health_check_path,
-            labels={"slipway.application": app.id, "slipway.deployment": ctx.deployment.id},
+            labels={
+                **app.labels,
+                "slipway.application": app.id,
+                "slipway.deployment": ctx.deployment.id,
+            },
             command=app.command,
             endpoint_mode=ctx.endpoint_mode,
         )
