@@ -14,10 +14,12 @@ class FetchResult:
     path: Path
     commit_sha: str | None = None
     commit_message: str | None = None
+    # ssh host keys accepted on first use (the application had none pinned); None otherwise
+    known_hosts: str | None = None
 
 
 class GitClient(Protocol):
-    """Clones one branch of a repository at depth 1."""
+    """Fetches one branch, tag or exact commit of a repository (shallow where it can)."""
 
     def clone(
         self, spec: GitSourceSpec, dest: Path, *, log: LogFn, cancel: CancelToken

@@ -185,3 +185,36 @@ def validate_watch_paths(patterns: list[str]) -> list[str]:
             raise BadInput(f"watch path {pattern!r} must be 1-500 printable characters")
         clean.append(pattern.lstrip("/"))
     return clean
+
+
+_COMMIT_SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+# Schemes a repository may name for its submodules (ext::, fd:: and friends never).
+SUBMODULE_SCHEMES = frozenset({"https", "http", "ssh", "git"})
+
+
+def validate_commit_sha(sha: str) -> str:
+    """Return ``sha`` lowercased if it is 7-64 hex digits (an abbreviated or full commit id)."""
+    if not _COMMIT_SHA.fullmatch(sha):
+        raise BadInput(f"commit sha must be 7 to 64 hexadecimal digits, got {sha!r}")
+    return sha.lower()
+
+
+def validate_submodule_url(url: str, *, parent: str) -> str:
+    """Return a ``.gitmodules`` URL if it may be fetched for a repository cloned from ``parent``.
+
+    The URL comes from the repository, not the user: relative ones (``../lib.git``) resolve
+    against the parent; absolute ones must be http(s), ssh or git (``file://`` only when the
+    parent itself is a local ``file://`` repository), and never an option or a transport helper.
+    """
+    if url.startswith(("./", "../")):
+        if _WHITESPACE_OR_CONTROL.search(url):
+            raise BadInput(f"submodule URL contains whitespace or control characters: {url!r}")
+        return url
+    validate_repository(url)
+    scheme = urlsplit(url).scheme.lower() if "://" in url else "ssh"
+    allowed = SUBMODULE_SCHEMES | ({"file"} if parent.lower().startswith("file://") else set())
+    if scheme not in allowed:
+        raise BadInput(
+            f"submodule URL scheme must be one of {', '.join(sorted(allowed))}, got {url!r}"
+        )
+    return url

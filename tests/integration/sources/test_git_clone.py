@@ -83,7 +83,7 @@ def test_missing_branch_reports_gits_reason(git_repo: Callable[..., Path], tmp_p
         )  # fmt: skip
     assert str(info.value) == (
         f"git clone of file://{bare} (branch nope) failed: "
-        "Remote branch nope not found in upstream origin"
+        "branch nope not found (couldn't find remote ref refs/heads/nope)"
     )
     assert not (tmp_path / "out").exists()
 

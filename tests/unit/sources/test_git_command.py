@@ -12,7 +12,7 @@ import pytest
 from app.errors import BadInput
 from app.masking import Masker
 from app.sources import git as gitmod
-from app.sources.git import CloneTarget, GitPythonClient, clone_command, clone_env
+from app.sources.git import CloneTarget, GitPythonClient, clone_env, fetch_command, init_command
 from app.types import CancelToken, GitSourceSpec, LogStream
 
 
@@ -28,23 +28,24 @@ def _config(env: dict[str, str]) -> dict[str, str]:
     return {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(count)}
 
 
-def test_command_separates_url_and_destination_with_double_dash() -> None:
+def test_commands_separate_user_values_with_double_dash() -> None:
     target = CloneTarget.from_spec(GitSourceSpec("https://u:pw@host/r.git", branch="main"))
-    assert clone_command(target, Path("/tmp/x")) == [
-        "git", "clone", "--progress", "--depth", "1", "--single-branch", "--no-tags",
-        "--branch", "main", "--", "https://host/r.git", "/tmp/x",
+    assert init_command(Path("/tmp/x")) == ["git", "init", "--quiet", "--template=", "--", "/tmp/x"]
+    assert fetch_command(Path("/tmp/x"), target.ref, depth=1) == [
+        "git", "-C", "/tmp/x", "fetch", "--progress", "--no-tags", "--recurse-submodules=no",
+        "--depth", "1", "--", "origin", "refs/heads/main",
     ]  # fmt: skip
 
 
-def test_command_without_branch_clones_the_default_branch() -> None:
-    target = CloneTarget.from_spec(GitSourceSpec("git@host:r.git"))
-    assert "--branch" not in clone_command(target, Path("/d"))
+def test_without_branch_the_default_branch_is_fetched() -> None:
+    assert CloneTarget.from_spec(GitSourceSpec("git@host:r.git")).ref == "HEAD"
+    assert CloneTarget.from_spec(GitSourceSpec("git@host:r.git", tag="v1")).ref == "refs/tags/v1"
 
 
 def test_credentials_travel_only_in_a_scoped_header() -> None:
     spec = GitSourceSpec("https://host:8443/g/r.git", username="bob", password="s3cr3t")
     target = CloneTarget.from_spec(spec)
-    env, argv = clone_env(target), clone_command(target, Path("/d"))
+    env, argv = clone_env(target), fetch_command(Path("/d"), target.ref, depth=1)
     token = base64.b64encode(b"bob:s3cr3t").decode()
     assert _config(env)["http.https://host:8443/.extraHeader"] == f"Authorization: Basic {token}"
     assert not any("s3cr3t" in arg or token in arg for arg in argv)
@@ -64,9 +65,8 @@ def test_environment_restricts_protocols_and_disables_prompts() -> None:
     config = _config(clone_env(CloneTarget.from_spec(GitSourceSpec("ssh://git@host/r"))))
     assert config["protocol.allow"] == "never"
     assert "protocol.ext.allow" not in config and "protocol.fd.allow" not in config
-    assert {config[f"protocol.{p}.allow"] for p in ("https", "http", "ssh", "git", "file")} == {
-        "always"
-    }
+    assert {config[f"protocol.{p}.allow"] for p in ("https", "http", "ssh", "git")} == {"always"}
+    assert "protocol.file.allow" not in config, "file:// only for a file:// repository"
     assert config["credential.helper"] == ""
     assert not any("extraHeader" in key for key in config)
 
@@ -74,7 +74,7 @@ def test_environment_restricts_protocols_and_disables_prompts() -> None:
 def test_ssh_is_batch_mode() -> None:
     env = clone_env(CloneTarget.from_spec(GitSourceSpec("git@host:r")))
     assert "-o BatchMode=yes" in env["GIT_SSH_COMMAND"]
-    assert "StrictHostKeyChecking=accept-new" in env["GIT_SSH_COMMAND"]
+    assert "StrictHostKeyChecking=yes" in env["GIT_SSH_COMMAND"]
 
 
 def test_password_on_ssh_url_is_not_sent_as_header() -> None:
@@ -124,28 +124,25 @@ def test_progress_is_throttled_and_full_lines_kept(monkeypatch: pytest.MonkeyPat
     os.close(write)
     with open(read, "rb") as stream:
         tail = gitmod._stream_progress(stream, log=logged, mask=Masker(["pw"]))
+    failed = gitmod._Failed(tuple(tail), 128)
     assert logged == [
         "Cloning into 'x'...",
         "Receiving:  1%",
         "Receiving: 100%, done.",
         "fatal: ******** went wrong",
     ]
-    assert gitmod._summarise(tail, 128) == "******** went wrong"
+    assert gitmod._summarise(failed) == "******** went wrong"
 
 
 def test_summary_falls_back_to_last_lines() -> None:
-    from collections import deque
-
-    tail = deque(["Cloning into 'x'...", "something odd"])
-    assert gitmod._summarise(tail, 1) == "something odd"
-    assert gitmod._summarise(deque(), 9) == "git exited with code 9"
+    tail = ("Cloning into 'x'...", "something odd")
+    assert gitmod._summarise(gitmod._Failed(tail, 1)) == "something odd"
+    assert gitmod._summarise(gitmod._Failed((), 9)) == "git exited with code 9"
 
 
 def test_summary_explains_a_credential_prompt() -> None:
-    from collections import deque
-
-    tail = deque(["fatal: could not read Username for 'https://h': terminal prompts disabled"])
-    assert gitmod._summarise(tail, 128) == (
+    tail = ("fatal: could not read Username for 'https://h': terminal prompts disabled",)
+    assert gitmod._summarise(gitmod._Failed(tail, 128)) == (
         "the repository asked for credentials or rejected them "
         "(could not read Username for 'https://h': terminal prompts disabled)"
     )
