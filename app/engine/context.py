@@ -47,6 +47,7 @@ class RunContext:
     endpoint_mode: str
     fetch_retries: int = 0
     commit_sha: str | None = None
+    known_hosts: str | None = None  # ssh host keys FETCH_SOURCE accepted on first use
     image_ref: str | None = None
     service: ServiceSpec | None = None
     release: Release | None = None

@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from app.crypto import Cipher
 from app.db.repos import applications, deployments, events
 from app.db.session import Database
@@ -177,6 +179,8 @@ class Engine:
                 dep = deployments.require(session, ctx.deployment.id)
                 dep.commit_sha = ctx.commit_sha or dep.commit_sha
                 dep.image_ref = ctx.image_ref or dep.image_ref
+                if ctx.known_hosts:
+                    _record_known_hosts(session, ctx)
             announce(
                 self.bus,
                 deployment_id=ctx.deployment.id,
@@ -209,6 +213,15 @@ class Engine:
             application_id=ctx.deployment.app.id,
             status=outcome.status.value,
         )
+
+
+def _record_known_hosts(session: Session, ctx: RunContext) -> None:
+    """Trust on first use: keep the host keys seen, unless the application pinned some since."""
+    application = applications.require(session, ctx.deployment.app.id)
+    if not application.known_hosts:
+        application.known_hosts = ctx.known_hosts
+        ctx.say("Recorded the repository server's SSH host key on the application (knownHosts)")
+    ctx.known_hosts = None
 
 
 def _mask(text: str | None, secrets: tuple[str, ...]) -> str | None:

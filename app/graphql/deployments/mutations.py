@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +14,8 @@ from app.engine.retention import prune_application
 from app.graphql.context import Info
 from app.graphql.deployments.types import Deployment
 from app.graphql.permissions import CanDeploy
-from app.queue.submit import submit
+from app.queue.submit import SourceOverride, submit
+from app.sources.validate import validate_commit_sha
 from app.types import DeploymentTrigger
 
 DEDUP = (
@@ -29,6 +31,7 @@ async def _submit(
     title: str | None,
     description: str | None,
     scheduled_at: datetime | None = None,
+    source: SourceOverride | None = None,
 ) -> Deployment:
     state = info.context.state
     result = await run_in_threadpool(
@@ -42,6 +45,7 @@ async def _submit(
             title=title,
             description=description,
             scheduled_at=scheduled_at,
+            source=source,
         )
     )
     return Deployment.from_row(result.deployment)
@@ -65,9 +69,23 @@ class DeploymentMutations:
         title: str | None = None,
         description: str | None = None,
         scheduled_at: datetime | None = None,
+        commit_sha: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Deploy exactly this commit (7-64 hex digits) instead of the "
+                "head of the application's branch."
+            ),
+        ] = None,
     ) -> Deployment:
+        sha = validate_commit_sha(commit_sha) if commit_sha is not None else None
         return await _submit(
-            info, application_id, DeploymentTrigger.MANUAL, title, description, scheduled_at
+            info,
+            application_id,
+            DeploymentTrigger.MANUAL,
+            title,
+            description,
+            scheduled_at,
+            SourceOverride(sha=sha) if sha else None,
         )
 
     @strawberry.mutation(
