@@ -161,6 +161,9 @@ class ServiceSpec:
     command: tuple[str, ...] | None = None
     networks: tuple[str, ...] = ()
     endpoint_mode: str = "vip"
+    # Sent to the engine per request (X-Registry-Auth) so every node can pull; never part
+    # of the service's spec or labels, never shown, never compared.
+    registry_auth: RegistryAuth | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,7 @@ class RegistryAuth:
     """Credentials for one registry; the password never leaves memory unencrypted."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     registry: str  # host[:port], as in the image reference; "docker.io" for Docker Hub
 
 

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import shutil
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from app.engine.context import RunContext
 from app.errors import BuildError, Cancelled, SourceError, SourceNetworkError
+from app.sources.base import FetchResult
 from app.types import BuildSpec, DeploymentTrigger, ServiceSpec, Step
 
 RETRY_BASE_S = 1.0  # fetch retries wait 1, 2, 4 ... seconds; a failed build is never retried
+
+T = TypeVar("T")
 
 
 class PipelineStep(Protocol):
     step: Step
 
     def run(self, ctx: RunContext) -> None: ...
+
+
+def with_fetch_retries(ctx: RunContext, fetch: Callable[[], T]) -> T:
+    """``fetch()``, tried again after a network error up to ``ctx.fetch_retries`` times."""
+    attempt = 1
+    while True:
+        try:
+            return fetch()
+        except SourceNetworkError as exc:
+            if attempt > ctx.fetch_retries:
+                raise
+            delay = RETRY_BASE_S * 2 ** (attempt - 1)
+            ctx.say(f"{exc}; network error, retrying in {delay:g}s ({attempt}/{ctx.fetch_retries})")
+            if ctx.cancel.wait(delay):
+                raise Cancelled(ctx.cancel.reason) from exc
+            attempt += 1
 
 
 class FetchGit:
@@ -31,24 +51,17 @@ class FetchGit:
             raise SourceError("the application has no repository configured")
         incoming = ctx.workspace.incoming(ctx.deployment.id)
         incoming.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(1, ctx.fetch_retries + 2):
+        git = app.git
+
+        def clone() -> FetchResult:
             shutil.rmtree(incoming, ignore_errors=True)
             try:
-                result = ctx.adapters.git.clone(app.git, incoming, log=ctx.log, cancel=ctx.cancel)
-                break
-            except SourceNetworkError as exc:
-                shutil.rmtree(incoming, ignore_errors=True)
-                if attempt > ctx.fetch_retries:
-                    raise
-                delay = RETRY_BASE_S * 2 ** (attempt - 1)
-                ctx.say(
-                    f"{exc}; network error, retrying in {delay:g}s ({attempt}/{ctx.fetch_retries})"
-                )
-                if ctx.cancel.wait(delay):
-                    raise Cancelled(ctx.cancel.reason) from exc
+                return ctx.adapters.git.clone(git, incoming, log=ctx.log, cancel=ctx.cancel)
             except BaseException:
                 shutil.rmtree(incoming, ignore_errors=True)
                 raise
+
+        result = with_fetch_retries(ctx, clone)
         shutil.rmtree(ctx.workspace.code, ignore_errors=True)
         incoming.rename(ctx.workspace.code)
         ctx.commit_sha = result.commit_sha
@@ -88,16 +101,34 @@ class BuildImage:
 
 
 class UseImage:
-    """A DOCKER source: the image is the release; nothing to fetch or build."""
+    """A DOCKER source: pull the image (with the app's registry credentials) and pin it.
+
+    The release uses ``repo@sha256:...``, so the deployment records exactly what ran
+    even if the tag moves later; a local-only image is pinned by its image ID.
+    """
 
     step = Step.FETCH_SOURCE
 
     def run(self, ctx: RunContext) -> None:
-        image = ctx.deployment.app.docker_image
+        app = ctx.deployment.app
+        image = app.docker_image
         if not image:
             raise SourceError("the application has no dockerImage configured")
-        ctx.say(f"Using image {image}")
-        ctx.image_ref = image
+        pulled = with_fetch_retries(
+            ctx,
+            lambda: ctx.adapters.runtime.pull(
+                image, auth=app.registry_auth, log=ctx.log, cancel=ctx.cancel
+            ),
+        )
+        if pulled.digest is None:
+            ctx.say(
+                f"{image} is a local image with no registry digest (built or loaded on this "
+                f"engine, never pushed): deploying it by its image ID {pulled.image_id}; "
+                "other Swarm nodes cannot pull it"
+            )
+        else:
+            ctx.say(f"Pulled {image} ({pulled.digest})")
+        ctx.image_ref = pulled.ref
 
 
 class ReleaseService:
@@ -126,6 +157,7 @@ class ReleaseService:
             },
             command=app.command,
             endpoint_mode=ctx.endpoint_mode,
+            registry_auth=app.registry_auth,
         )
         ctx.cancel.check()
         ctx.release = ctx.adapters.runtime.release(ctx.service, log=ctx.log)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.types import CancelToken, LogFn, ServiceSpec
+from app.types import CancelToken, LogFn, RegistryAuth, ServiceSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,22 @@ class Release:
     previous_spec: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PulledImage:
+    """An image the engine now holds, and the immutable reference to release it by."""
+
+    ref: str  # ``repo@sha256:...``; the image ID when the image is on this engine only
+    image_id: str
+    digest: str | None = None  # the registry digest; None for a local-only image
+
+
 class Runtime(Protocol):
+    def pull(
+        self, image: str, *, auth: RegistryAuth | None, log: LogFn, cancel: CancelToken
+    ) -> PulledImage:
+        """Pull ``image`` (with ``auth``) and pin it; SourceError, SourceNetworkError to retry."""
+        ...
+
     def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
         """Create the service or update it in place to ``spec``."""
         ...

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.errors import Cancelled, HealthCheckError, ReleaseError
-from app.runtime.base import Release
-from app.types import CancelToken, LogFn, LogStream, ServiceSpec
+from app.errors import Cancelled, HealthCheckError, ReleaseError, SourceError, SourceNetworkError
+from app.runtime.base import PulledImage, Release
+from app.types import CancelToken, LogFn, LogStream, RegistryAuth, ServiceSpec
 
 
 @dataclass
@@ -17,11 +18,16 @@ class FakeRuntime:
 
     ``release_error`` / ``verify_error``: fail that step with this message.
     ``hang``: ``verify`` blocks until cancelled (or its timeout passes).
+    ``pull_error``: pulls fail with this message; ``pull_network_failures``: that many
+    pulls fail first as network errors (retried by the step).
     """
 
     release_error: str | None = None
     verify_error: str | None = None
     hang: bool = False
+    pull_error: str | None = None
+    pull_network_failures: int = 0
+    pulled: list[tuple[str, RegistryAuth | None]] = field(default_factory=list)
     services: dict[str, ServiceSpec] = field(default_factory=dict)
     released: list[ServiceSpec] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
@@ -29,6 +35,24 @@ class FakeRuntime:
     undone: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # tag -> deployment id
     _previous: dict[str, ServiceSpec] = field(default_factory=dict)
+
+    def pull(
+        self, image: str, *, auth: RegistryAuth | None, log: LogFn, cancel: CancelToken
+    ) -> PulledImage:
+        """Record the pull; pin the image to a digest made from its name."""
+        cancel.check()
+        self.pulled.append((image, auth))
+        if self.pull_network_failures > 0:
+            self.pull_network_failures -= 1
+            raise SourceNetworkError(f"cannot reach the registry of {image}")
+        if self.pull_error is not None:
+            raise SourceError(self.pull_error)
+        log(f"pulled {image}", stream=LogStream.STDOUT)
+        if "@sha256:" in image:
+            return PulledImage(ref=image, image_id=image, digest=image.split("@", 1)[1])
+        digest = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+        name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+        return PulledImage(ref=f"{name}@{digest}", image_id=digest, digest=digest)
 
     def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
         """Record ``spec`` as the service's new spec."""

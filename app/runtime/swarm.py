@@ -11,12 +11,13 @@ from docker.client import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 
 from app.errors import Cancelled, HealthCheckError, ReleaseError, Unavailable
-from app.runtime.base import Release
+from app.runtime.base import PulledImage, Release
 from app.runtime.converge import Convergence
+from app.runtime.images import authed_api, pull_image
 from app.runtime.redact import redact
 from app.runtime.spec import swarm_service_args
 from app.runtime.tasks import strip_digest
-from app.types import CancelToken, LogFn, LogStream, ServiceSpec
+from app.types import CancelToken, LogFn, LogStream, RegistryAuth, ServiceSpec
 
 logger = logging.getLogger(__name__)
 SYSTEM = LogStream.SYSTEM
@@ -49,6 +50,12 @@ class SwarmRuntime:
         self._poll_interval = poll_interval
         self._max_failed_tasks = max_failed_tasks
         self._min_running_s = min_running_s
+
+    def pull(
+        self, image: str, *, auth: RegistryAuth | None, log: LogFn, cancel: CancelToken
+    ) -> PulledImage:
+        """Pull ``image`` and pin it by digest (see :mod:`app.runtime.images`)."""
+        return pull_image(self._client.api, image, auth=auth, log=log, cancel=cancel)
 
     def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
         """Create the service or update it in place to ``spec`` (the whole spec)."""
@@ -210,7 +217,8 @@ class SwarmRuntime:
     def _create(self, spec: ServiceSpec, log: LogFn) -> Release:
         args = swarm_service_args(spec)
         log(f"creating service {spec.name} with image {spec.image}", stream=LogStream.SYSTEM)
-        result = self._client.api.create_service(**args.as_kwargs())
+        api = authed_api(self._client.api, spec.registry_auth, spec.image)
+        result = api.create_service(**args.as_kwargs())
         _log_warnings(result, log)
         return Release(service_id=result["ID"], created=True)
 
@@ -219,7 +227,7 @@ class SwarmRuntime:
         template = current["Spec"]["TaskTemplate"]
         previous_image: str = template["ContainerSpec"]["Image"]
         force_update = int(template.get("ForceUpdate", 0))
-        if strip_digest(previous_image) == strip_digest(spec.image):
+        if previous_image == spec.image or strip_digest(previous_image) == spec.image:
             # Same image: bump the counter so a redeploy still replaces the tasks.
             force_update += 1
             change = f"image {spec.image} unchanged, restarting its tasks"
@@ -232,7 +240,9 @@ class SwarmRuntime:
         )
         # fetch_current_spec=False: the new spec replaces the old one whole, so settings
         # removed from the spec (env, mounts, ports) are removed from the service.
-        result = self._client.api.update_service(
+        # With the registry's credentials (if any), so that every node can pull the image.
+        api = authed_api(self._client.api, spec.registry_auth, spec.image)
+        result = api.update_service(
             service_id, current["Version"]["Index"], fetch_current_spec=False, **args.as_kwargs()
         )
         _log_warnings(result, log)
