@@ -52,8 +52,14 @@ TOKEN_USERNAMES: dict[SourceType, str] = {
     SourceType.GITEA: "oauth2",
     SourceType.GIT: "git",
 }
-_SEGMENT = re.compile(rb"[^\r\n]*[\r\n]")
+# a line ends in \n or \r\n (ssh writes those); a lone \r ends an in-place progress update
+_SEGMENT = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
 _ERROR_PREFIX = re.compile(r"^(fatal|error): ")
+# ssh's own reasons come before git's "Could not read from remote repository"
+_SSH_REASON = re.compile(
+    r"Permission denied \(|Connection closed by|Connection refused|No route to host|"
+    r"Could not resolve hostname|Load key .*: invalid format"
+)
 _MISSING_REF = re.compile(r"couldn't find remote ref", re.IGNORECASE)
 # git's words for a network that failed, as opposed to a wrong URL, branch or password.
 _NETWORK = re.compile(
@@ -364,7 +370,10 @@ def _segments(stream: IO[bytes]) -> Iterator[tuple[str, bool]]:
         buffer += chunk
         end = 0
         for match in _SEGMENT.finditer(buffer):
-            yield match.group()[:-1].decode("utf-8", "replace"), match.group().endswith(b"\n")
+            if match.end() == len(buffer) and buffer.endswith(b"\r"):
+                break  # perhaps the first half of \r\n: wait for the next read
+            text = match.group().rstrip(b"\r\n")
+            yield text.decode("utf-8", "replace"), match.group().endswith(b"\n")
             end = match.end()
         buffer = buffer[end:]
     if buffer:
@@ -394,7 +403,8 @@ def _stream_progress(stream: IO[bytes] | None, *, log: LogFn, mask: Masker) -> d
 def _summarise(failed: _Failed) -> str:
     """git's own reason: its fatal/error lines, else its last lines."""
     tail = failed.tail
-    reasons = [_ERROR_PREFIX.sub("", line) for line in tail if _ERROR_PREFIX.match(line)]
+    reasons = [line for line in tail if _SSH_REASON.search(line)]
+    reasons += [_ERROR_PREFIX.sub("", line) for line in tail if _ERROR_PREFIX.match(line)]
     chosen = reasons or [line for line in tail if not line.startswith("Cloning into")][-3:]
     summary = "; ".join(chosen) or f"git exited with code {failed.code}"
     if "terminal prompts disabled" in summary:
