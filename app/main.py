@@ -28,6 +28,7 @@ from app.queue.actors import declare
 from app.queue.broker import make_broker
 from app.queue.worker import Watchdog, Worker
 from app.settings import Settings
+from app.webhooks.routes import receive_webhook
 
 log = logging.getLogger(__name__)
 AdaptersFactory = Callable[[Settings], Adapters]
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
+            Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

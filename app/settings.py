@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     )
     retention_interval: float = Field(default=600.0, gt=0, description="seconds between runs")
     fetch_retries: int = Field(default=3, ge=0, description="retries of a fetch on network errors")
+    webhook_max_body: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="bytes; a larger delivery gets 413"
+    )
+    webhook_retention_days: float = Field(
+        default=30.0, gt=0, description="days a handled webhook delivery id is remembered"
+    )
     ws_compression: bool = Field(
         default=False,
         description="permessage-deflate on WebSockets: less traffic, but each follower's "

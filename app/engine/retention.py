@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.db.models import Application
-from app.db.repos import deployments
+from app.db.repos import deployments, webhooks
 from app.db.session import Database
 from app.errors import SlipwayError
 from app.runtime.base import Runtime
@@ -30,9 +30,13 @@ def prune_application(db: Database, application_id: str, *, keep: int) -> int:
     return len(ids)
 
 
-def prune_all(db: Database, runtime: Runtime | None, *, default_keep: int) -> int:
-    """The periodic job: every application's surplus deployments, then orphaned images."""
+def prune_all(
+    db: Database, runtime: Runtime | None, *, default_keep: int, webhook_days: float = 30.0
+) -> int:
+    """The periodic job: every application's surplus deployments, then orphaned images
+    (and webhook delivery ids older than ``webhook_days``)."""
     with db.session() as session:
+        webhooks.prune(session, older_than_days=webhook_days)
         apps = session.execute(select(Application.id, Application.keep_deployments)).all()
     removed = sum(prune_application(db, app_id, keep=keep or default_keep) for app_id, keep in apps)
     if runtime is not None:

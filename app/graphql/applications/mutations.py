@@ -18,6 +18,7 @@ from app.graphql.applications.inputs import (
     settings_columns,
 )
 from app.graphql.applications.types import Application
+from app.graphql.applications.webhook import new_webhook_secret, store_webhook_secret
 from app.graphql.context import Info
 from app.graphql.permissions import CanDeploy
 from app.types import SourceType
@@ -86,3 +87,13 @@ class ApplicationMutations:
     async def delete_application(self, info: Info, id: strawberry.ID) -> bool:
         await info.context.db(_delete, str(id))
         return True
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="A new webhook secret, shown only this once; the old one stops working",
+    )
+    async def regenerate_webhook_secret(self, info: Info, application_id: strawberry.ID) -> str:
+        secret = new_webhook_secret()
+        cipher = info.context.state.cipher
+        await info.context.db(store_webhook_secret, str(application_id), secret, cipher)
+        return secret

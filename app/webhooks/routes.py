@@ -1,0 +1,51 @@
+"""``POST /webhooks/<provider>/<applicationId>``: the HTTP edge of webhook handling."""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.webhooks.handler import Services, handle
+from app.webhooks.providers import PROVIDERS, provider
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, read once; None as soon as it is longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive_webhook(request: Request) -> Response:
+    found = provider(request.path_params["provider"])
+    if found is None:
+        names = ", ".join(PROVIDERS)
+        return JSONResponse({"error": f"unknown provider; use one of {names}"}, 404)
+    state = request.app.state.slipway
+    limit = state.settings.webhook_max_body
+    body = await read_body(request, limit)
+    if body is None:
+        return JSONResponse({"error": f"the body is larger than {limit} bytes"}, 413)
+    services = Services(
+        settings=state.settings,
+        db=state.db,
+        cipher=state.cipher,
+        bus=state.hub.bus,
+        queue=state.queue,
+        runtime=getattr(state, "runtime", None),  # set where the app has one
+    )
+    reply = await run_in_threadpool(
+        handle, services, found, request.path_params["application_id"], request.headers, body
+    )
+    task = BackgroundTask(reply.after) if reply.after is not None else None
+    return JSONResponse(reply.body, status_code=reply.status, background=task)
