@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import SourceError
+from app.errors import Cancelled, SourceError
 from app.sources import git as gitmod
 from app.sources.base import FetchResult
 from app.sources.git import GitPythonClient
@@ -210,3 +210,23 @@ def test_key_file_is_removed_when_the_clone_fails(
 
 def _ignore(message: str, *, stream: LogStream = LogStream.STDOUT) -> None:
     pass
+
+
+def test_key_file_is_removed_when_the_clone_is_cancelled(
+    ssh_setup: Setup, sessions: Sessions, tmp_path: Path
+) -> None:
+    cancel = CancelToken()
+
+    def cancel_on_first_output(message: str, *, stream: LogStream = LogStream.STDOUT) -> None:
+        if stream is LogStream.STDOUT:  # git is running, its key file in place
+            assert sessions.key_paths and sessions.key_paths[-1].exists()
+            cancel.cancel("user asked")
+
+    with pytest.raises(Cancelled, match="user asked"):
+        GitPythonClient().clone(
+            _spec(ssh_setup, ssh_key=ssh_setup.key.private), tmp_path / "out",
+            log=cancel_on_first_output, cancel=cancel,
+        )  # fmt: skip
+    (key,) = sessions.key_paths
+    assert not key.parent.exists()
+    assert not (tmp_path / "out").exists()
