@@ -50,7 +50,9 @@ def server_config(
 
 def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters) -> Starlette:
     """In embedded mode (no Redis URL) the app also runs the deployment worker."""
-    view = SlipwayGraphQL(schema=build_schema(), graphql_ide="graphiql")
+    view = SlipwayGraphQL(
+        schema=build_schema(), graphql_ide="graphiql", multipart_uploads_enabled=True
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

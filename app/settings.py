@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     )
     retention_interval: float = Field(default=600.0, gt=0, description="seconds between runs")
     fetch_retries: int = Field(default=3, ge=0, description="retries of a fetch on network errors")
+    max_upload_bytes: int = Field(
+        default=1 << 30, gt=0, description="largest archive dropDeployment accepts (bytes)"
+    )
+    max_archive_entries: int = Field(default=100_000, gt=0, description="entries in a dropped ZIP")
+    max_archive_total: int = Field(
+        default=4 << 30, gt=0, description="bytes a dropped ZIP may extract to, all files"
+    )
+    max_compression_ratio: float = Field(
+        default=200.0, gt=1, description="uncompressed/compressed size of one entry (>= 1 MiB)"
+    )
     webhook_max_body: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="bytes; a larger delivery gets 413"
     )

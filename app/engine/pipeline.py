@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.engine.steps import (
     BuildImage,
+    FetchDrop,
     FetchGit,
     PipelineStep,
     ReleaseService,
@@ -15,10 +16,12 @@ from app.types import GIT_SOURCES, SourceType
 
 _GIT: tuple[PipelineStep, ...] = (FetchGit(), BuildImage(), ReleaseService(), VerifyHealth())
 _IMAGE: tuple[PipelineStep, ...] = (UseImage(), ReleaseService(), VerifyHealth())
+_DROP: tuple[PipelineStep, ...] = (FetchDrop(), BuildImage(), ReleaseService(), VerifyHealth())
 
 PIPELINES: dict[SourceType, tuple[PipelineStep, ...]] = {
     **{source: _GIT for source in GIT_SOURCES},
     SourceType.DOCKER: _IMAGE,
+    SourceType.DROP: _DROP,
 }
 
 

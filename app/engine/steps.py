@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from app.engine.context import RunContext
-from app.errors import BuildError, Cancelled, SourceError, SourceNetworkError
+from app.errors import BadInput, BuildError, Cancelled, SourceError, SourceNetworkError
+from app.sources.archive import check_build_path, drop_archive, extract_archive
 from app.sources.base import FetchResult
 from app.types import BuildSpec, DeploymentTrigger, ServiceSpec, Step
 
@@ -73,6 +77,53 @@ class FetchGit:
         sha = ctx.extra.get("previous_commit_sha")
         ctx.commit_sha = sha
         ctx.say(f"Rebuilding the source already fetched ({sha or 'unknown commit'}), no fetch")
+
+
+class FetchDrop:
+    """Extract the uploaded ZIP into a fresh directory and swap its build folder in as the
+    code; the archive is deleted once extracted. Other triggers rebuild the last drop."""
+
+    step = Step.FETCH_SOURCE
+    STALE_ARCHIVE_S = 3600.0  # an older one belongs to a deployment cancelled while queued
+
+    def run(self, ctx: RunContext) -> None:
+        if ctx.deployment.trigger is not DeploymentTrigger.DROP:
+            return self._reuse(ctx)
+        archive = drop_archive(ctx.workspace.root, ctx.deployment.id)
+        if not archive.is_file():
+            raise SourceError("the uploaded archive of this deployment is gone; upload it again")
+        incoming = ctx.workspace.incoming(ctx.deployment.id)
+        shutil.rmtree(incoming, ignore_errors=True)
+        try:
+            plan = extract_archive(archive, incoming, check=ctx.cancel.check)
+            rel = check_build_path(plan, ctx.deployment.build_path)
+            if not (incoming / rel).is_dir():
+                raise BadInput(f"dropBuildPath {rel!r} is not a folder in the archive")
+        except BaseException as exc:
+            shutil.rmtree(incoming, ignore_errors=True)
+            if isinstance(exc, BadInput):
+                raise SourceError(str(exc)) from exc
+            raise
+        shutil.rmtree(ctx.workspace.code, ignore_errors=True)
+        (incoming / rel).rename(ctx.workspace.code)
+        shutil.rmtree(incoming, ignore_errors=True)  # what lay outside the build folder
+        archive.unlink()
+        self._sweep(archive)
+        top = f" (top folder {plan.stripped!r} stripped)" if plan.stripped else ""
+        ctx.say(f"Extracted {plan.files} files, {plan.total_bytes} bytes{top}; building {rel}")
+
+    def _reuse(self, ctx: RunContext) -> None:
+        if not ctx.workspace.code.is_dir():
+            raise SourceError("nothing to rebuild: no archive has been dropped yet")
+        ctx.say("Rebuilding the files of the last dropped archive, no upload")
+
+    def _sweep(self, archive: Path) -> None:
+        """Archives of earlier deployments that never ran (cancelled while queued)."""
+        cutoff = time.time() - self.STALE_ARCHIVE_S
+        for old in archive.parent.glob("*.zip"):
+            with contextlib.suppress(OSError):
+                if old.name < archive.name and old.stat().st_mtime < cutoff:
+                    old.unlink()
 
 
 class BuildImage:

@@ -22,6 +22,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from app.auth.keys import Principal, authenticate, key_from_headers
 from app.errors import Unauthenticated
 from app.graphql.context import AppState, Context
+from app.graphql.uploads import UploadRequestAdapter
 
 UNAUTHORIZED = 4401
 
@@ -66,6 +67,7 @@ class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
 class SlipwayGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _TransportWS
     graphql_ws_handler_class = _LegacyWS
+    request_adapter_class = UploadRequestAdapter  # bounded bodies, uploads streamed to disk
 
     state: AppState  # set by the app lifespan before the first request
 

@@ -57,6 +57,7 @@ def submit(
     description: str | None = None,
     scheduled_at: datetime | None = None,
     source: SourceOverride | None = None,
+    deployment_id: str | None = None,
 ) -> Submitted:
     """Queue a deployment of the application; the worker decides when it may start.
 
@@ -64,7 +65,8 @@ def submit(
     trigger) returns that one instead of queueing a duplicate. ``scheduled_at`` in the
     future makes a SCHEDULED deployment that joins the queue at that time. ``source``
     narrows what is fetched (a commit, a tag or branch, a drop's build folder); a queued
-    duplicate must ask for the same source.
+    duplicate must ask for the same source. ``deployment_id`` (a fresh :func:`new_id`)
+    lets the caller put files where the worker will look before the message is sent.
     """
     source = source or SourceOverride()
     if scheduled_at is not None and scheduled_at <= utcnow():
@@ -80,7 +82,7 @@ def submit(
             )
             if existing is not None:
                 return Submitted(existing, duplicate=True)
-        dep_id = new_id()
+        dep_id = deployment_id or new_id()  # a drop stores its archive under the id first
         status = DeploymentStatus.SCHEDULED if scheduled_at else DeploymentStatus.QUEUED
         dep = deployments.add(
             session,

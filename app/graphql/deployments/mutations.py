@@ -7,11 +7,13 @@ from typing import Annotated
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
+from strawberry.file_uploads import Upload
 
 from app.db.repos import applications
 from app.engine import control
 from app.engine.retention import prune_application
 from app.graphql.context import Info
+from app.graphql.deployments.drops import accept_drop
 from app.graphql.deployments.types import Deployment
 from app.graphql.permissions import CanDeploy
 from app.queue.submit import SourceOverride, submit
@@ -100,6 +102,29 @@ class DeploymentMutations:
         description: str | None = None,
     ) -> Deployment:
         return await _submit(info, application_id, DeploymentTrigger.REBUILD, title, description)
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Deploy an uploaded ZIP (GraphQL multipart request) to a DROP "
+        "application. The archive is checked before anything is queued: size, entry count, "
+        "total and per-entry expansion (zip bombs), names (no absolute paths, '..', links, "
+        "devices, duplicates); a bad one is BAD_USER_INPUT and queues nothing. A single "
+        "top-level folder is stripped; dropBuildPath picks the folder to build inside it.",
+    )
+    async def drop_deployment(
+        self,
+        info: Info,
+        application_id: strawberry.ID,
+        zip: Upload,  # the contract's name; shadows the builtin in this method only
+        drop_build_path: str | None = "/",
+    ) -> Deployment:
+        result = await accept_drop(
+            info.context.state,
+            application_id=str(application_id),
+            upload=zip,
+            build_path=drop_build_path,
+        )
+        return Deployment.from_row(result.deployment)
 
     @strawberry.mutation(
         permission_classes=[CanDeploy],
