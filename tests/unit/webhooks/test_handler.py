@@ -325,4 +325,8 @@ def test_old_delivery_records_are_pruned(env: Env) -> None:
     prune_all(env.db, None, default_keep=50, webhook_days=30)
     assert [d.delivery_id for d in env.rows(WebhookDelivery)] == ["new"]
     with env.db.session() as session:
-        assert webhooks.prune(session, older_than_days=0.0000001) == 1
+        new = session.scalars(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "new"))
+        new.one().received_at = utcnow() - timedelta(days=2)
+    with env.db.session() as session:
+        assert webhooks.prune(session, older_than_days=3) == 0
+        assert webhooks.prune(session, older_than_days=1) == 1
