@@ -15,8 +15,8 @@ from app.db.repos import deployments
 from app.db.session import Database
 from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
-from app.engine.recovery import reap_dead
 from app.engine.previews import sweep_closed
+from app.engine.recovery import reap_dead
 from app.engine.retention import prune_all
 from app.engine.runner import Engine
 from app.logs.bus.base import Bus
@@ -79,7 +79,12 @@ class Watchdog:
             sweep_closed(self.db, self.runtime, self.bus, work_dir=self.settings.work_dir)
             if time.monotonic() >= self._next_retention:
                 self._next_retention = time.monotonic() + self.settings.retention_interval
-                prune_all(self.db, self.runtime, default_keep=self.settings.keep_deployments)
+                prune_all(
+                    self.db,
+                    self.runtime,
+                    default_keep=self.settings.keep_deployments,
+                    webhook_days=self.settings.webhook_retention_days,
+                )
         except Exception:
             log.exception("watchdog sweep failed")
 
