@@ -146,6 +146,8 @@ def sweep_closed(
             continue
         try:
             runtime.remove(app_name)
+            if not runtime.drained(app_name):
+                continue  # its containers are stopping; their images go on a later sweep
         except SlipwayError as exc:
             log.warning("preview %s: service not removed yet (%s)", app_name, exc)
             continue

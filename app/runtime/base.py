@@ -59,6 +59,10 @@ class Runtime(Protocol):
         """Put back what ``release`` changed: the previous spec, or no service at all."""
         ...
 
+    def drained(self, name: str) -> bool:
+        """True once no container of service ``name`` is left (its images can go)."""
+        ...
+
     def remove(self, name: str) -> None:
         """Remove the service if it exists."""
         ...

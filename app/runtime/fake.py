@@ -109,6 +109,10 @@ class FakeRuntime:
         self.verified.append(spec.name)
         log(f"service {spec.name} is healthy", stream=LogStream.SYSTEM)
 
+    def drained(self, name: str) -> bool:
+        """No containers here: a removed service is drained at once."""
+        return name not in self.services
+
     def remove(self, name: str) -> None:
         """Forget the service if it exists."""
         if self.services.pop(name, None) is not None:

@@ -173,6 +173,14 @@ class SwarmRuntime:
                     logger.info("keeping image %s: %s", tag, exc.explanation or exc)
         return removed
 
+    def drained(self, name: str) -> bool:
+        """True once no container of service ``name`` is left on this engine."""
+        label = f"com.docker.swarm.service.name={name}"
+        try:
+            return not self._client.api.containers(all=True, filters={"label": label})
+        except (DockerException, OSError) as exc:
+            raise Unavailable(f"could not list the containers of {name}: {exc}") from exc
+
     def remove(self, name: str) -> None:
         """Remove the service if it exists; :class:`Unavailable` when the engine fails."""
         try:
