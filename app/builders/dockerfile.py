@@ -7,7 +7,6 @@ build (and the container of a running ``RUN`` step) because its client went away
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ import requests
 import urllib3.exceptions
 
 from app.errors import BadInput, BuildError
+from app.http_streams import ResponseInterrupter
 from app.sources.validate import validate_env_key, validate_relative_path
 from app.types import BuildSpec, CancelToken, LogFn, LogStream
 
@@ -89,7 +89,7 @@ class DockerfileBuilder:
         log: LogFn,
         cancel: CancelToken,
     ) -> str:
-        guard = _Interrupter(response)
+        guard = ResponseInterrupter(response)
         cancel.on_cancel(guard.interrupt)
         try:
             image_id = follow_build(chunks, log=log, check=cancel.check)
@@ -227,31 +227,3 @@ def _take_captured_response() -> requests.Response | None:
     response: requests.Response | None = getattr(_captured, "response", None)
     _captured.response = None
     return response
-
-
-class _Interrupter:
-    """Shuts the build's socket so a read blocked on a long ``RUN`` sees end-of-stream.
-
-    Once disarmed it does nothing: the connection may by then serve another request.
-    """
-
-    def __init__(self, response: requests.Response | None) -> None:
-        self._response = response
-        self._lock = threading.Lock()
-
-    def interrupt(self) -> None:
-        with self._lock:
-            if self._response is None:
-                return
-            sock = getattr(getattr(self._response.raw, "connection", None), "sock", None)
-            if isinstance(sock, socket.socket):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    logger.debug("shutting down a build connection failed", exc_info=True)
-
-    def disarm(self) -> None:
-        with self._lock:
-            if self._response is not None:
-                self._response.close()
-            self._response = None

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,6 +26,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
 from app.errors import SourceError, SourceNetworkError
+from app.http_streams import ResponseInterrupter
 from app.masking import Masker
 from app.runtime.base import PulledImage
 from app.types import CancelToken, LogFn, LogStream, RegistryAuth
@@ -143,7 +142,7 @@ def _pull(
     mask: Masker,
 ) -> None:
     view = _view(api)  # its own hooks: the catcher sees this pull's response only
-    catcher = _ResponseCatcher()
+    catcher = ResponseInterrupter(path_suffix="/images/create")
     view.hooks["response"] = [*view.hooks.get("response", []), catcher.catch]
     auth_config = None
     if auth is not None and auth.registry == registry_host(image):
@@ -245,39 +244,3 @@ def _repo_digest(attrs: Mapping[str, Any], repo: str) -> str | None:
         if digest and canonical_repo(name) == wanted:
             return str(entry)
     return None
-
-
-class _ResponseCatcher:
-    """Holds the pull's HTTP response so that a cancel can shut its socket down.
-
-    A read blocked on a stalled registry then sees end-of-stream. Once disarmed it does
-    nothing: the pooled connection may by then serve another request.
-    """
-
-    def __init__(self) -> None:
-        self._response: requests.Response | None = None
-        self._armed = True
-        self._lock = threading.Lock()
-
-    def catch(self, response: requests.Response, *_args: object, **_kwargs: object) -> None:
-        if response.request.path_url.split("?", 1)[0].endswith("/images/create"):
-            with self._lock:
-                self._response = response
-
-    def interrupt(self) -> None:
-        with self._lock:
-            if not self._armed or self._response is None:
-                return
-            sock = getattr(getattr(self._response.raw, "connection", None), "sock", None)
-            if isinstance(sock, socket.socket):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    logger.debug("shutting down a pull connection failed", exc_info=True)
-
-    def disarm(self) -> None:
-        with self._lock:
-            self._armed = False
-            if self._response is not None:
-                self._response.close()
-            self._response = None
