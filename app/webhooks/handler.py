@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from app.webhooks.providers import PROVIDERS
 log = logging.getLogger(__name__)
 UNAUTHORIZED = "signature missing or invalid"
 MAX_DELIVERY_ID = 128
+_DECOY_SECRET = secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ def _handle(
     body: bytes,
 ) -> Reply:
     found = _secret(services, application_id)
-    if found is None or not provider.verify(headers, body, found[1]):
+    # an unknown id is checked against a decoy secret, so its 401 takes as long as a forgery's
+    valid = provider.verify(headers, body, found[1] if found else _DECOY_SECRET)
+    if found is None or not valid:
         return error(401, UNAUTHORIZED)
     source_type = found[0]
     if not provider.serves(source_type):
