@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 cipher=view.state.cipher,
                 adapters=adapters(settings),
             )
+            view.state.runtime = engine.adapters.runtime
             worker = Worker(engine=engine, queue=queue, threads=settings.worker_threads)
             worker.start()
         # Everything built so far lives as long as the process: keep it out of the cyclic

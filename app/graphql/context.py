@@ -20,6 +20,7 @@ from app.errors import Unauthenticated
 from app.graphql.sharing import SharedResults
 from app.logs.hub import Hub
 from app.queue.actors import DeploymentQueue
+from app.runtime.base import Runtime
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -35,6 +36,7 @@ class AppState:
     hub: Hub
     queue: DeploymentQueue
     shared: SharedResults = field(default_factory=SharedResults)
+    runtime: Runtime | None = None  # the local engine, where this process also deploys
 
 
 @dataclass

@@ -42,7 +42,7 @@ async def receive_webhook(request: Request) -> Response:
         cipher=state.cipher,
         bus=state.hub.bus,
         queue=state.queue,
-        runtime=getattr(state, "runtime", None),  # set where the app has one
+        runtime=state.runtime,  # closed previews go at once where this process deploys
     )
     reply = await run_in_threadpool(
         handle, services, found, request.path_params["application_id"], request.headers, body
