@@ -113,6 +113,8 @@ class GitHttpServer(ThreadingHTTPServer):
         self.expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
         self.protocol_v2 = True  # False: drop Git-Protocol, so the server speaks v0
         self.seen_users: list[str | None] = []
+        self.stall = threading.Event()  # set: requests hang until ``release`` is set
+        self.release = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -138,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         auth = self.headers.get("Authorization")
         self.server.seen_users.append(_user_of(auth))
+        if self.server.stall.is_set():
+            self.server.release.wait(60)
         if auth != self.server.expected:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -210,6 +214,7 @@ def serve_git(root: Path, *, username: str, password: str) -> Iterator[GitHttpSe
     try:
         yield server
     finally:
+        server.release.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
