@@ -81,7 +81,7 @@ def open_preview(
     head_ref: str | None,
     title: str | None,
 ) -> Application | None:
-    """The open preview of pull request ``number`` (created, or reopened, from the parent's
+    """``title`` names it after the pull request ("PR #7: Fix login"). The open preview of pull request ``number`` (created, or reopened, from the parent's
     current settings); None when the parent has previews off or its limit is reached."""
     with db.session(locking=True) as session:
         parent = applications.lock(session, parent_id)
@@ -187,7 +187,7 @@ def _derived(
     app_name = preview_app_name(parent.app_name, number)
     columns: dict[str, Any] = {c: getattr(parent, c) for c in _COPIED}
     columns |= {
-        "name": (f"{parent.name} PR #{number}" + (f": {title}" if title else ""))[:100],
+        "name": (f"{parent.name} · {title}" if title else f"{parent.name} PR #{number}")[:100],
         "app_name": app_name,
         "parent_id": parent.id,
         "preview_number": number,
