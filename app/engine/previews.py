@@ -81,8 +81,9 @@ def open_preview(
     head_ref: str | None,
     title: str | None,
 ) -> Application | None:
-    """``title`` names it after the pull request ("PR #7: Fix login"). The open preview of pull request ``number`` (created, or reopened, from the parent's
-    current settings); None when the parent has previews off or its limit is reached."""
+    """The open preview of pull request ``number``, created (or reopened) from the
+    parent's current settings and named after ``title`` ("PR #7: Fix login"); None when
+    the parent has previews off or its limit is reached."""
     with db.session(locking=True) as session:
         parent = applications.lock(session, parent_id)
         if not parent.preview_enabled or parent.parent_id is not None:
