@@ -24,7 +24,7 @@ from tests.fixtures.webhooks.samples import encode, pull_request, signed_headers
 pytestmark = pytest.mark.docker
 
 REGENERATE = "mutation($id: ID!) { regenerateWebhookSecret(applicationId: $id) }"
-TRIGGER = "query($id: ID!) { deployment(id: $id) { trigger } }"
+ASKED = "query($id: ID!) { deployment(id: $id) { trigger requestedCommitSha sourceRef } }"
 APPLICATION = "query($id: ID!) { application(id: $id) { id appName previewNumber } }"
 
 
@@ -97,8 +97,8 @@ def test_a_pull_request_gets_its_own_preview_until_it_is_closed(
     dep = wait_finished(client, opened.json()["deploymentId"], timeout=180)
     assert dep["status"] == "DONE", dep["errorMessage"]
     assert dep["commitSha"] == sha, "the pull request's head commit is what was built"
-    trigger = client(TRIGGER, id=dep["id"])["deployment"]["trigger"]
-    assert trigger == "PULL_REQUEST"
+    asked = client(ASKED, id=dep["id"])["deployment"]
+    assert asked == {"trigger": "PULL_REQUEST", "requestedCommitSha": sha, "sourceRef": "feature"}
     assert "preview of the feature branch" in _get(base + 7)
 
     service = docker_client.services.get(preview_name)

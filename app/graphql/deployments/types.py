@@ -67,6 +67,13 @@ class Deployment:
     status: DeploymentStatus
     trigger: DeploymentTrigger
     commit_sha: str | None
+    requested_commit_sha: str | None = strawberry.field(
+        description="the exact commit asked for (commitSha, or a webhook's payload); "
+        "commitSha is what was checked out"
+    )
+    source_ref: str | None = strawberry.field(
+        description="the branch or tag fetched, when not the application's branch"
+    )
     image_ref: str | None = strawberry.field(
         description="immutable reference of the image that was released"
     )
@@ -123,6 +130,8 @@ class Deployment:
             status=DeploymentStatus(row.status),
             trigger=DeploymentTrigger(row.trigger),
             commit_sha=row.commit_sha,
+            requested_commit_sha=row.requested_sha,
+            source_ref=row.source_ref,
             image_ref=row.image_ref,
             log_path=row.log_path,
             pid=row.pid,
