@@ -11,6 +11,7 @@ from app.types import Scope
 from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
 from tests.e2e.harness import GraphQLError, Server
 from tests.e2e.queries import CREATE_APP, DEPLOY, DEPLOYMENT, DEPLOYMENTS, REDEPLOY, STATUS_SUB
+from tests.support.git_remotes import make_key
 
 
 def test_deploy_runs_the_pipeline_and_records_it(fake_server: Server, fakes: Fakes) -> None:
@@ -296,3 +297,63 @@ def test_application_status_follows_its_deployments(fake_server: Server, fakes: 
         sub.close()
     assert wait_finished(client, dep["id"])["status"] == "DONE"
     assert seen[0] == "IDLE" and "RUNNING" in seen and seen[-1] == "DONE"
+
+
+def test_source_secrets_are_write_only_and_encrypted_at_rest(
+    fake_server: Server, tmp_path: Path
+) -> None:
+    """ssh keys, registry passwords, preview env values and webhook secrets: accepted,
+    never returned by any query, and not in the database file in clear."""
+    client = fake_server.client(Scope.DEPLOY)
+    key = make_key(tmp_path)
+    key_body = key.private.splitlines()[1]  # a line of the base64 body
+    git = client(
+        CREATE_APP,
+        input=GIT_APP(
+            repository="ssh://git@example.invalid/acme/web.git",
+            sshKey=key.private,
+            previewEnabled=True,
+            previewEnv=[{"key": "API_TOKEN", "value": "preview-s3cret-v4lue"}],
+        ),
+    )["createApplication"]
+    image = client(
+        CREATE_APP,
+        input={
+            "name": "img",
+            "sourceType": "DOCKER",
+            "dockerImage": "127.0.0.1:5000/acme/web:1",
+            "registryUsername": "deployer",
+            "registryPassword": "registry-s3cret-pw",
+        },
+    )["createApplication"]
+    hook_secret = client(
+        "mutation($id: ID!) { regenerateWebhookSecret(applicationId: $id) }", id=git["id"]
+    )["regenerateWebhookSecret"]
+    fields = "hasSshKey hasRegistryPassword hasPreviewEnv hasWebhookSecret knownHosts"
+    everything = client.http.post(
+        client.url,
+        json={
+            "query": f"{{ applications {{ edges {{ node {{ {fields} registryUsername }} }} }} }}"
+        },
+    ).text
+    flags = {
+        app_id: client(f'{{ application(id: "{app_id}") {{ {fields} }} }}')["application"]
+        for app_id in (git["id"], image["id"])
+    }
+    assert flags[git["id"]] == {
+        "hasSshKey": True,
+        "hasRegistryPassword": False,
+        "hasPreviewEnv": True,
+        "hasWebhookSecret": True,
+        "knownHosts": None,
+    }
+    assert flags[image["id"]]["hasRegistryPassword"] is True
+    db = (fake_server.settings.data_dir / "slipway.db").read_bytes()
+    for secret in (key_body, "preview-s3cret-v4lue", "registry-s3cret-pw", hook_secret):
+        assert secret not in everything, "a secret came back in a query"
+        assert secret.encode() not in db, "a secret is in the database in clear"
+    assert "deployer" in everything, "the registry user is not a secret"
+
+    bad = client.raw(CREATE_APP, input=GIT_APP(sshKey="not a key"))
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "sshKey" in bad["errors"][0]["message"]
