@@ -4,6 +4,7 @@ remotes, with fake builder and runtime adapters (the real engine is exercised el
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,44 @@ def test_github_token_app_deploys_the_requested_older_commit(
     assert TOKEN not in log and "x-access-token" not in log
     code = real_git_server.settings.work_dir / app["appName"] / "code"
     assert TOKEN not in (code / ".git" / "config").read_text()
+
+
+DEPLOY_REF = """
+mutation($id: ID!, $branch: String, $tag: String) {
+  deployApplication(applicationId: $id, branch: $branch, tag: $tag) { id } }"""
+ASKED = "query($id: ID!) { deployment(id: $id) { sourceRef requestedCommitSha } }"
+
+
+def test_a_tag_or_another_branch_can_be_deployed_by_name(
+    real_git_server: Server, tmp_path: Path
+) -> None:
+    remote = history_repo(tmp_path / "srv")
+    work = tmp_path / "srv" / "app-work"
+    shutil.copy(work / "version.txt", work / "other.txt")
+    for args in (
+        ("checkout", "-q", "-b", "next", remote.shas[0]),
+        ("add", "other.txt"),
+        ("-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "-m", "n"),
+        ("push", "-q", str(remote.bare), "next"),
+    ):
+        subprocess.run(["git", "-C", str(work), *args], check=True)
+    next_sha = subprocess.run(
+        ["git", "-C", str(work), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    client = real_git_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP(repository=f"file://{remote.bare}"))[
+        "createApplication"
+    ]["id"]
+    for variables, sha in (({"tag": "v1"}, remote.tag_sha), ({"branch": "next"}, next_sha)):
+        dep = client(DEPLOY_REF, id=app_id, **variables)["deployApplication"]
+        done = wait_finished(client, dep["id"])
+        assert done["status"] == "DONE", done["errorMessage"]
+        assert done["commitSha"] == sha, variables
+        assert client(ASKED, id=dep["id"])["deployment"]["sourceRef"] in variables.values()
+    for variables in ({"tag": "v1", "branch": "main"}, {"tag": "--upload-pack=x"}, {"branch": ""}):
+        with pytest.raises(GraphQLError) as info:
+            client(DEPLOY_REF, id=app_id, **variables)
+        assert info.value.codes == ["BAD_USER_INPUT"], variables
 
 
 def test_a_commit_that_does_not_exist_fails_the_deployment_clearly(

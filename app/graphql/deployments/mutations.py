@@ -12,12 +12,13 @@ from strawberry.file_uploads import Upload
 from app.db.repos import applications
 from app.engine import control
 from app.engine.retention import prune_application
+from app.errors import BadInput
 from app.graphql.context import Info
 from app.graphql.deployments.drops import accept_drop
 from app.graphql.deployments.types import Deployment
 from app.graphql.permissions import CanDeploy
 from app.queue.submit import SourceOverride, submit
-from app.sources.validate import validate_commit_sha
+from app.sources.validate import validate_commit_sha, validate_ref
 from app.types import DeploymentTrigger
 
 DEDUP = (
@@ -53,6 +54,22 @@ async def _submit(
     return Deployment.from_row(result.deployment)
 
 
+def _override(sha: str | None, branch: str | None, tag: str | None) -> SourceOverride | None:
+    """What ``deployApplication`` was asked to fetch; BadInput for unusable values."""
+    if branch is not None and tag is not None:
+        raise BadInput("give branch or tag, not both")
+    if sha is None and branch is None and tag is None:
+        return None
+    ref = validate_ref(tag, "tag") if tag is not None else None
+    if branch is not None:
+        ref = validate_ref(branch)
+    return SourceOverride(
+        sha=validate_commit_sha(sha) if sha is not None else None,
+        ref=ref,
+        ref_kind="tag" if tag is not None else "branch",
+    )
+
+
 def _who(info: Info) -> str:
     return f"API key {info.context.who().name!r}"
 
@@ -78,8 +95,12 @@ class DeploymentMutations:
                 "head of the application's branch."
             ),
         ] = None,
+        branch: Annotated[
+            str | None,
+            strawberry.argument(description="Deploy this branch instead of the application's."),
+        ] = None,
+        tag: Annotated[str | None, strawberry.argument(description="Deploy this tag.")] = None,
     ) -> Deployment:
-        sha = validate_commit_sha(commit_sha) if commit_sha is not None else None
         return await _submit(
             info,
             application_id,
@@ -87,7 +108,7 @@ class DeploymentMutations:
             title,
             description,
             scheduled_at,
-            SourceOverride(sha=sha) if sha else None,
+            _override(commit_sha, branch, tag),
         )
 
     @strawberry.mutation(
