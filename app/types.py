@@ -179,11 +179,11 @@ class GitSourceSpec:
     repository: str
     branch: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     provider: SourceType = SourceType.GIT
     tag: str | None = None
     commit_sha: str | None = None
-    ssh_key: str | None = None
+    ssh_key: str | None = field(default=None, repr=False)
     known_hosts: str | None = None
     submodules: bool = False
 

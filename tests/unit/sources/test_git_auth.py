@@ -15,7 +15,7 @@ from app.masking import Masker
 from app.sources import git as gitmod
 from app.sources.git import CloneTarget
 from app.sources.ssh import SshSession, host_key_problem
-from app.types import GitSourceSpec, LogStream, SourceType
+from app.types import GitSourceSpec, LogStream, RegistryAuth, SourceType
 
 URL = "https://example.invalid/acme/web.git"
 
@@ -108,3 +108,13 @@ def test_crlf_lines_are_whole_lines_even_split_across_reads() -> None:
     ]
     summary = gitmod._summarise(gitmod._Failed(tuple(tail), 128))
     assert summary == "Permission denied (publickey).; Could not read from remote repository."
+
+
+def test_source_specs_never_print_their_secrets() -> None:
+    """A spec in a log line, a traceback or an assertion message shows no credential."""
+    spec = GitSourceSpec("https://example.invalid/r.git", password="tok-123", ssh_key="KEY-456")
+    auth = RegistryAuth(username="u", password="pw-789", registry="r.example")
+    shown = repr(spec) + str(spec) + repr(auth)
+    assert "example.invalid" in shown and "r.example" in shown
+    for secret in ("tok-123", "KEY-456", "pw-789"):
+        assert secret not in shown
