@@ -17,6 +17,7 @@ from app.sources.git import GitPythonClient
 from app.types import CancelToken, GitSourceSpec, LogStream
 from tests.services import missing
 from tests.support.git_remotes import GitHttpServer, serve_git
+from tests.support.recorder import Recorder
 
 USER, PASSWORD = "deployer", "s3cr3t-P@ss"
 TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -26,18 +27,6 @@ TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 def _needs_git() -> None:
     if shutil.which("git") is None:
         missing("git")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[tuple[LogStream, str]] = []
-
-    def __call__(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None:
-        self.lines.append((stream, message))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(message for _, message in self.lines)
 
 
 def _rev_parse(bare: Path, ref: str = "HEAD") -> str:

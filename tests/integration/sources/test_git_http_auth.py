@@ -12,7 +12,7 @@ import pytest
 
 from app.errors import SourceError
 from app.sources.git import GitPythonClient
-from app.types import CancelToken, GitSourceSpec, LogStream, SourceType
+from app.types import CancelToken, GitSourceSpec, SourceType
 from tests.services import missing
 from tests.support.git_remotes import (
     HTTP_BACKEND,
@@ -23,6 +23,7 @@ from tests.support.git_remotes import (
     set_submodule_url,
     submodule_repos,
 )
+from tests.support.recorder import Recorder
 
 TOKEN = "tok-9f8e7d6c5b4a"
 
@@ -31,18 +32,6 @@ TOKEN = "tok-9f8e7d6c5b4a"
 def _needs_git() -> None:
     if shutil.which("git") is None or not HTTP_BACKEND.is_file():
         missing("git and git-http-backend")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[tuple[LogStream, str]] = []
-
-    def __call__(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None:
-        self.lines.append((stream, message))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(message for _, message in self.lines)
 
 
 def _head(checkout: Path) -> str:
