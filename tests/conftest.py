@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.services import missing, port_open
+from tests.support.auth_registry import AuthRegistry, auth_registry, registry_binary
 
 APPS = Path(__file__).parent / "apps"
 
@@ -60,6 +61,15 @@ def registry_addr() -> str:
     if not port_open(addr, 5000):
         missing(f"registry at {addr}")
     return addr
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
+    """A private registry with basic auth (``tests/support/auth_registry.py``)."""
+    if registry_binary() is None:
+        missing("docker-registry (Debian package docker-registry; scripts/services installs it)")
+    with auth_registry(tmp_path_factory.mktemp("auth-registry")) as running:
+        yield running
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.builders.fake import FakeBuilder
+from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
@@ -41,6 +42,15 @@ def fakes(tmp_path: Path) -> Fakes:
     src.mkdir()
     (src / "Dockerfile").write_text("FROM busybox:1.36\n")
     return Fakes(src)
+
+
+@pytest.fixture
+def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:  # noqa: ARG001
+    """A server deploying for real: git, Docker builds, Swarm (dnsrr and host ports here)."""
+    with running_server(
+        tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60
+    ) as server:
+        yield server
 
 
 @pytest.fixture

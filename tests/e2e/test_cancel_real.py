@@ -21,11 +21,10 @@ from typing import Any
 import docker.errors
 import pytest
 
-from app.engine.adapters import real_adapters
 from app.types import Scope
 from tests.conftest import APPS, make_git_repo
 from tests.e2e.conftest import create_git_app, wait_finished
-from tests.e2e.harness import Client, Server, running_server
+from tests.e2e.harness import Client, Server
 from tests.e2e.polling import (
     CANCEL,
     messages,
@@ -44,18 +43,6 @@ WHO = "cancelled by API key 'test'"  # the harness names every key "test"
 UPDATE = """
 mutation($id: ID!, $input: UpdateApplicationInput!) { updateApplication(id: $id, input: $input) {
   id } }"""
-
-
-@pytest.fixture
-def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:  # noqa: ARG001
-    with running_server(
-        tmp_path / "data",
-        real_adapters,
-        endpoint_mode="dnsrr",
-        health_timeout=60,
-        max_concurrent_builds=1,
-    ) as server:
-        yield server
 
 
 # -- helpers -------------------------------------------------------------------------------

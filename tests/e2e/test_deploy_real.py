@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.engine.adapters import real_adapters
 from app.types import Scope
 from tests.e2e.conftest import create_git_app, wait_finished
-from tests.e2e.harness import Server, running_server
+from tests.e2e.harness import Server
 from tests.e2e.queries import DEPLOY, REDEPLOY
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:
-    with running_server(
-        tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60
-    ) as server:
-        yield server
 
 
 def _get(port: int, path: str = "/") -> str:

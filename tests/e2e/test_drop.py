@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.engine.adapters import real_adapters
 from app.types import Scope
 from tests.conftest import APPS
 from tests.e2e.conftest import Fakes, wait_finished
@@ -263,31 +262,28 @@ def test_only_drop_applications_take_archives(small_server: Server, tmp_path: Pa
 
 @pytest.mark.docker
 def test_dropped_static_app_is_deployed_and_rebuilt(
-    tmp_path: Path, docker_client: Any, cleanup: list[str]
+    tmp_path: Path, real_server: Server, cleanup: list[str]
 ) -> None:
     port = free_port()
-    with running_server(
-        tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60
-    ) as server:
-        client = server.client(Scope.DEPLOY)
-        app = create_drop_app(
-            client,
-            healthCheckPath="/health",
-            ports=[{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
-        )
-        cleanup.append(app["appName"])
-        dep = drop(client, app["id"], github_zip(tmp_path), "site")
-        done = wait_finished(client, dep["id"], timeout=180)
-        assert done["status"] == "DONE", done["errorMessage"]
-        assert done["imageRef"] == f"slipway/{app['appName']}:{dep['id']}"
-        assert _get(port) == "hello from slipway\n"
+    client = real_server.client(Scope.DEPLOY)
+    app = create_drop_app(
+        client,
+        healthCheckPath="/health",
+        ports=[{"publishedPort": port, "targetPort": 8080, "publishMode": "HOST"}],
+    )
+    cleanup.append(app["appName"])
+    dep = drop(client, app["id"], github_zip(tmp_path), "site")
+    done = wait_finished(client, dep["id"], timeout=180)
+    assert done["status"] == "DONE", done["errorMessage"]
+    assert done["imageRef"] == f"slipway/{app['appName']}:{dep['id']}"
+    assert _get(port) == "hello from slipway\n"
 
-        again = client(REDEPLOY, id=app["id"])["redeployApplication"]
-        second = wait_finished(client, again["id"], timeout=180)
-        assert second["status"] == "DONE", second["errorMessage"]
-        assert second["imageRef"] == f"slipway/{app['appName']}:{again['id']}"
-        assert _get(port) == "hello from slipway\n"
-        assert files_under(server.settings.work_dir / app["appName"] / "drops") == []
+    again = client(REDEPLOY, id=app["id"])["redeployApplication"]
+    second = wait_finished(client, again["id"], timeout=180)
+    assert second["status"] == "DONE", second["errorMessage"]
+    assert second["imageRef"] == f"slipway/{app['appName']}:{again['id']}"
+    assert _get(port) == "hello from slipway\n"
+    assert files_under(real_server.settings.work_dir / app["appName"] / "drops") == []
 
 
 def _get(port: int) -> str:

@@ -10,17 +10,13 @@ from typing import Any
 
 import pytest
 
-from app.engine.adapters import real_adapters
 from app.types import Scope
 from tests.e2e.conftest import wait_finished
-from tests.e2e.harness import Client, Server, free_port, running_server
+from tests.e2e.harness import Client, Server, free_port
 from tests.e2e.queries import CREATE_APP, DEPLOY
-from tests.services import missing
 from tests.support.auth_registry import (
     AuthRegistry,
-    auth_registry,
     push_test_image,
-    registry_binary,
     remove_local,
 )
 
@@ -37,27 +33,11 @@ SERVE = [
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
-    if registry_binary() is None:
-        missing("docker-registry (Debian package docker-registry; scripts/services installs it)")
-    with auth_registry(tmp_path_factory.mktemp("auth-registry")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def pushed(registry: AuthRegistry, docker_client: Any) -> Iterator[str]:
     digest = push_test_image(docker_client, registry)
     remove_local(docker_client, registry.ref())  # the deployment's pull goes to the registry
     yield digest
     remove_local(docker_client, registry.ref())
-
-
-@pytest.fixture
-def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:
-    with running_server(
-        tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60
-    ) as server:
-        yield server
 
 
 def _create(

@@ -8,16 +8,14 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.engine.adapters import real_adapters
 from tests.e2e.conftest import wait_finished
-from tests.e2e.harness import Server, free_port, running_server
+from tests.e2e.harness import Server, free_port
 from tests.e2e.queries import CREATE_APP
 from tests.fixtures.webhooks.samples import encode, pull_request, signed_headers
 
@@ -26,18 +24,6 @@ pytestmark = pytest.mark.docker
 REGENERATE = "mutation($id: ID!) { regenerateWebhookSecret(applicationId: $id) }"
 ASKED = "query($id: ID!) { deployment(id: $id) { trigger requestedCommitSha sourceRef } }"
 APPLICATION = "query($id: ID!) { application(id: $id) { id appName previewNumber } }"
-
-
-@pytest.fixture
-def real_server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:
-    with running_server(
-        tmp_path / "data",
-        real_adapters,
-        endpoint_mode="dnsrr",
-        health_timeout=60,
-        watchdog_interval=1,
-    ) as server:
-        yield server
 
 
 def _feature_commit(bare: Path) -> str:

@@ -15,25 +15,14 @@ from app.errors import Cancelled, SourceError, SourceNetworkError
 from app.runtime.swarm import SwarmRuntime
 from app.types import CancelToken, RegistryAuth, ServiceSpec
 from tests.integration.runtime.helpers import SLEEP, Lines
-from tests.services import missing
 from tests.support.auth_registry import (
     BASE_IMAGE,
     AuthRegistry,
-    auth_registry,
     push_test_image,
-    registry_binary,
     remove_local,
 )
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
-    if registry_binary() is None:
-        missing("docker-registry (Debian package docker-registry; scripts/services installs it)")
-    with auth_registry(tmp_path_factory.mktemp("auth-registry")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
