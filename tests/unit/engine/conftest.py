@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,10 +17,13 @@ from app.engine.context import Adapters
 from app.engine.runner import Engine
 from app.ids import new_id
 from app.logs.messages import Message
+from app.queue.actors import declare
+from app.queue.broker import make_broker
+from app.queue.submit import Submitted, submit
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
-from app.types import BuildType
+from app.types import BuildType, DeploymentTrigger
 
 
 class RecordingBus:
@@ -56,6 +60,23 @@ class World:
             adapters=Adapters(
                 git=self.git, builders={BuildType.DOCKERFILE: self.builder}, runtime=self.runtime
             ),
+        )
+
+    def submit(
+        self,
+        app_id: str,
+        trigger: DeploymentTrigger = DeploymentTrigger.MANUAL,
+        **kwargs: Any,
+    ) -> Submitted:
+        """Queue a deployment as the API does (a StubBroker queue: nothing runs it)."""
+        return submit(
+            settings=self.settings,
+            db=self.db,
+            bus=self.bus,  # type: ignore[arg-type]
+            queue=declare(make_broker(self.settings)),
+            application_id=app_id,
+            trigger=trigger,
+            **kwargs,
         )
 
     def app(self, **fields: object) -> str:

@@ -19,29 +19,11 @@ from app.engine.retention import prune_application, prune_images
 from app.errors import Conflict
 from app.queue.actors import declare
 from app.queue.broker import make_broker
-from app.queue.submit import Submitted, submit
 from app.queue.worker import kick_queued
 from app.types import DeploymentTrigger
 from tests.unit.engine.conftest import World
 
 WHO = "API key 'tester'"
-
-
-def _submit(
-    world: World,
-    app_id: str,
-    trigger: DeploymentTrigger = DeploymentTrigger.MANUAL,
-    **kwargs: object,
-) -> Submitted:
-    return submit(
-        settings=world.settings,
-        db=world.db,
-        bus=world.bus,  # type: ignore[arg-type]
-        queue=declare(make_broker(world.settings)),
-        application_id=app_id,
-        trigger=trigger,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def _status(world: World, dep_id: str) -> tuple[str, str | None]:
@@ -65,7 +47,7 @@ def _log(world: World, dep_id: str) -> str:
 def _start_hanging(world: World, app_id: str) -> tuple[str, threading.Thread]:
     """A deployment RUNNING in a thread, stuck in VERIFY_HEALTH until stopped."""
     world.runtime.hang = True
-    dep_id = _submit(world, app_id).deployment.id
+    dep_id = world.submit(app_id).deployment.id
     runner = threading.Thread(target=world.engine.run, args=(dep_id,))
     runner.start()
     deadline = time.monotonic() + 10
@@ -77,9 +59,9 @@ def _start_hanging(world: World, app_id: str) -> tuple[str, threading.Thread]:
 
 def test_an_equal_queued_request_returns_the_queued_one(world: World) -> None:
     app_id = world.app()
-    first = _submit(world, app_id)
-    again = _submit(world, app_id)
-    other = _submit(world, app_id, DeploymentTrigger.REBUILD)
+    first = world.submit(app_id)
+    again = world.submit(app_id)
+    other = world.submit(app_id, DeploymentTrigger.REBUILD)
     assert not first.duplicate and again.duplicate
     assert again.deployment.id == first.deployment.id
     assert other.deployment.id != first.deployment.id and not other.duplicate
@@ -87,7 +69,7 @@ def test_an_equal_queued_request_returns_the_queued_one(world: World) -> None:
 
 def test_a_scheduled_deployment_waits_for_its_time(world: World) -> None:
     app_id = world.app()
-    sub = _submit(world, app_id, scheduled_at=utcnow() + timedelta(seconds=0.5))
+    sub = world.submit(app_id, scheduled_at=utcnow() + timedelta(seconds=0.5))
     dep_id = sub.deployment.id
     assert _status(world, dep_id)[0] == "SCHEDULED"
     assert not world.engine.run(dep_id), "it must not start before its time"
@@ -98,7 +80,7 @@ def test_a_scheduled_deployment_waits_for_its_time(world: World) -> None:
 
 def test_due_scheduled_deployments_are_promoted_by_the_sweep(world: World) -> None:
     app_id = world.app()
-    dep_id = _submit(world, app_id, scheduled_at=utcnow() + timedelta(seconds=0.2)).deployment.id
+    dep_id = world.submit(app_id, scheduled_at=utcnow() + timedelta(seconds=0.2)).deployment.id
     time.sleep(0.3)
     kick_queued(world.db, declare(make_broker(world.settings)))
     assert _status(world, dep_id)[0] == "QUEUED"
@@ -106,7 +88,7 @@ def test_due_scheduled_deployments_are_promoted_by_the_sweep(world: World) -> No
 
 def test_cancel_ends_queued_deployments_at_once_with_who(world: World) -> None:
     app_id = world.app()
-    queued = _submit(world, app_id).deployment.id
+    queued = world.submit(app_id).deployment.id
     row = control.cancel_application(
         db=world.db,
         bus=world.bus,  # type: ignore[arg-type]
@@ -124,7 +106,7 @@ def test_cancel_stops_a_running_release_rolls_it_back_and_restores_the_status(
     world: World,
 ) -> None:
     app_id = world.app()
-    assert world.engine.run(_submit(world, app_id).deployment.id)
+    assert world.engine.run(world.submit(app_id).deployment.id)
     assert _app_status(world, app_id) == "DONE"
     good_image = world.runtime.services[next(iter(world.runtime.services))].image
     dep_id, runner = _start_hanging(world, app_id)
@@ -184,7 +166,7 @@ def test_kill_ends_a_running_deployment_in_error(world: World) -> None:
 
 
 def test_kill_of_an_unresponsive_worker_ends_the_row_itself(world: World) -> None:
-    dep_id = _submit(world, world.app()).deployment.id
+    dep_id = world.submit(world.app()).deployment.id
     with world.db.session() as session:  # a row RUNNING on a worker that never answers
         dep = deployments.require(session, dep_id)
         dep.status, dep.worker, dep.pid = "RUNNING", "elsewhere:1", 1
@@ -215,7 +197,7 @@ def test_the_watchdog_ends_runs_whose_worker_ignores_their_limit(world: World) -
     import socket
 
     app_id = world.app(deploy_timeout=60)
-    dep_id = _submit(world, app_id).deployment.id
+    dep_id = world.submit(app_id).deployment.id
     with world.db.session() as session:  # alive and beating, but two hours in
         dep = deployments.require(session, dep_id)
         dep.status, dep.pid = "RUNNING", os.getpid()
@@ -236,7 +218,7 @@ def test_shutdown_ends_running_deployments_in_error(world: World) -> None:
     world.engine.shutdown()
     runner.join(timeout=5)
     assert _status(world, dep_id) == ("ERROR", "the worker shut down")
-    assert not world.engine.run(_submit(world, world.app()).deployment.id)
+    assert not world.engine.run(world.submit(world.app()).deployment.id)
 
 
 def test_network_errors_of_a_fetch_are_retried(
@@ -244,7 +226,7 @@ def test_network_errors_of_a_fetch_are_retried(
 ) -> None:
     monkeypatch.setattr(steps, "RETRY_BASE_S", 0.01)
     world.git.network_failures = 2
-    dep_id = _submit(world, world.app()).deployment.id
+    dep_id = world.submit(world.app()).deployment.id
     world.engine.run(dep_id)
     assert _status(world, dep_id)[0] == "DONE" and len(world.git.clones) == 3
     assert "retrying" in _log(world, dep_id)
@@ -253,7 +235,7 @@ def test_network_errors_of_a_fetch_are_retried(
 def test_fetch_retries_are_bounded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(steps, "RETRY_BASE_S", 0.01)
     world.git.network_failures = 10
-    dep_id = _submit(world, world.app()).deployment.id
+    dep_id = world.submit(world.app()).deployment.id
     world.engine.run(dep_id)
     assert _status(world, dep_id)[0] == "ERROR"
     assert len(world.git.clones) == world.settings.fetch_retries + 1
@@ -261,7 +243,7 @@ def test_fetch_retries_are_bounded(world: World, monkeypatch: pytest.MonkeyPatch
 
 def test_a_failed_build_is_not_retried(world: World) -> None:
     world.builder.fail = "RUN make: exit 2"
-    dep_id = _submit(world, world.app()).deployment.id
+    dep_id = world.submit(world.app()).deployment.id
     world.engine.run(dep_id)
     assert _status(world, dep_id)[0] == "ERROR" and len(world.builder.builds) == 1
 
@@ -271,7 +253,7 @@ def test_a_build_server_runs_at_most_its_limit(world: World) -> None:
         server_id = servers.create(session, name="builder", max_concurrent_builds=2).id
     apps = [world.app(build_server_id=server_id) for _ in range(3)]
     world.runtime.hang = True
-    ids = [_submit(world, a).deployment.id for a in apps]
+    ids = [world.submit(a).deployment.id for a in apps]
     runners = [threading.Thread(target=world.engine.run, args=(i,)) for i in ids[:2]]
     for runner in runners:
         runner.start()
@@ -288,7 +270,7 @@ def test_a_build_server_runs_at_most_its_limit(world: World) -> None:
 
 def test_simultaneous_claims_never_exceed_the_limit(world: World) -> None:
     """Ten workers claim ten applications' deployments at the same instant (limit 1)."""
-    ids = [_submit(world, world.app()).deployment.id for _ in range(10)]
+    ids = [world.submit(world.app()).deployment.id for _ in range(10)]
     barrier = threading.Barrier(len(ids))
     won: list[str] = []
 
@@ -315,7 +297,7 @@ def test_retention_keeps_the_newest_and_removes_rows_logs_and_images(world: Worl
     app_id = world.app()
     ids = []
     for _ in range(5):
-        dep_id = _submit(world, app_id, DeploymentTrigger.MANUAL).deployment.id
+        dep_id = world.submit(app_id, DeploymentTrigger.MANUAL).deployment.id
         assert world.engine.run(dep_id)
         ids.append(dep_id)
     with world.db.session() as session:

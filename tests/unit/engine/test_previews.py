@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.db.models import Application, Deployment
+from app.db.models import Application
 from app.db.repos import deployments
 from app.engine.previews import (
     close_preview,
@@ -12,11 +12,11 @@ from app.engine.previews import (
     preview_app_name,
     sweep_closed,
 )
-from app.queue.actors import declare
-from app.queue.broker import make_broker
-from app.queue.submit import SourceOverride, submit
+from app.queue.submit import SourceOverride
 from app.types import DeploymentTrigger
 from tests.unit.engine.conftest import World
+
+PR = DeploymentTrigger.PULL_REQUEST
 
 
 def _parent(world: World, **fields: object) -> str:
@@ -42,18 +42,6 @@ def _row(world: World, app_id: str) -> Application:
         assert row is not None
         session.expunge(row)
         return row
-
-
-def _queue(world: World, app_id: str, source: SourceOverride | None = None) -> Deployment:
-    return submit(
-        settings=world.settings,
-        db=world.db,
-        bus=world.bus,  # type: ignore[arg-type]
-        queue=declare(make_broker(world.settings)),
-        application_id=app_id,
-        trigger=DeploymentTrigger.PULL_REQUEST,
-        source=source,
-    ).deployment
 
 
 def _open(world: World, parent: str, number: int) -> Application | None:
@@ -85,7 +73,9 @@ def test_the_preview_service_carries_its_host_labels(world: World) -> None:
     parent_id = _parent(world)
     preview = _open(world, parent_id, 3)
     assert preview is not None
-    dep = _queue(world, preview.id, SourceOverride(sha="a" * 40, ref="feature"))
+    dep = world.submit(
+        preview.id, PR, source=SourceOverride(sha="a" * 40, ref="feature")
+    ).deployment
     assert world.engine.run(dep.id)
     spec = world.runtime.services[preview.app_name]
     assert spec.labels["slipway.domain"] == preview.preview_domain
@@ -117,7 +107,7 @@ def test_closing_removes_service_rows_logs_and_images(world: World, tmp_path: Pa
     parent_id = _parent(world)
     preview = _open(world, parent_id, 5)
     assert preview is not None
-    dep = _queue(world, preview.id)
+    dep = world.submit(preview.id, PR).deployment
     assert world.engine.run(dep.id)
     assert preview.app_name in world.runtime.services
     assert world.runtime.images, "the preview built an image"
@@ -141,7 +131,7 @@ def test_a_closed_preview_still_running_is_cancelled_first(world: World) -> None
     parent_id = _parent(world)
     preview = _open(world, parent_id, 9)
     assert preview is not None
-    dep = _queue(world, preview.id)
+    dep = world.submit(preview.id, PR).deployment
     close_preview(world.db, parent_id=parent_id, number=9)
     assert sweep_closed(world.db, world.runtime, world.bus) == 0, "busy: cancelled, kept"
     with world.db.session() as session:

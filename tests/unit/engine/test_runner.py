@@ -11,26 +11,8 @@ from app.db.models import Application
 from app.db.repos import deployments
 from app.engine.recovery import reap_dead
 from app.logs.messages import Changed
-from app.queue.actors import declare
-from app.queue.broker import make_broker
-from app.queue.submit import submit
 from app.types import DeploymentTrigger
 from tests.unit.engine.conftest import World
-
-
-def _submit(
-    world: World, app_id: str, trigger: DeploymentTrigger = DeploymentTrigger.MANUAL
-) -> str:
-    queue = declare(make_broker(world.settings))
-    dep = submit(
-        settings=world.settings,
-        db=world.db,
-        bus=world.bus,
-        queue=queue,  # type: ignore[arg-type]
-        application_id=app_id,
-        trigger=trigger,
-    )
-    return dep.deployment.id
 
 
 def _row(world: World, dep_id: str) -> tuple[str, str | None, str]:
@@ -43,7 +25,7 @@ def _row(world: World, dep_id: str) -> tuple[str, str | None, str]:
 
 def test_success_walks_queued_running_done(world: World) -> None:
     app_id = world.app()
-    dep_id = _submit(world, app_id)
+    dep_id = world.submit(app_id).deployment.id
     assert _row(world, dep_id) == ("QUEUED", None, "IDLE")
     assert world.engine.run(dep_id)
     assert _row(world, dep_id) == ("DONE", None, "DONE")
@@ -57,7 +39,7 @@ def test_success_walks_queued_running_done(world: World) -> None:
 
 
 def test_a_second_run_of_the_same_message_does_nothing(world: World) -> None:
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     assert world.engine.run(dep_id)
     assert not world.engine.run(dep_id), "a duplicate message must not run it twice"
     assert len(world.git.clones) == 1
@@ -65,8 +47,8 @@ def test_a_second_run_of_the_same_message_does_nothing(world: World) -> None:
 
 def test_only_the_head_of_an_applications_queue_is_claimed(world: World) -> None:
     app_id = world.app()
-    first = _submit(world, app_id)
-    second = _submit(world, app_id, DeploymentTrigger.REBUILD)
+    first = world.submit(app_id).deployment.id
+    second = world.submit(app_id, DeploymentTrigger.REBUILD).deployment.id
     assert not world.engine.run(second), "second must wait for first"
     assert _row(world, second)[0] == "QUEUED"
     assert world.engine.run(first) and world.engine.run(second)
@@ -75,7 +57,7 @@ def test_only_the_head_of_an_applications_queue_is_claimed(world: World) -> None
 
 def test_health_failure_is_error_with_reason_never_done(world: World) -> None:
     world.runtime.verify_error = "service web did not become healthy within 5s: port 8080"
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     world.engine.run(dep_id)
     status, error, app_status = _row(world, dep_id)
     assert (status, app_status) == ("ERROR", "ERROR")
@@ -84,7 +66,7 @@ def test_health_failure_is_error_with_reason_never_done(world: World) -> None:
 
 def test_secrets_in_errors_are_masked(world: World) -> None:
     world.builder.fail = "login failed for top-secret-value"
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     world.engine.run(dep_id)
     _, error, _ = _row(world, dep_id)
     assert error is not None and "top-secret-value" not in error and "********" in error
@@ -95,7 +77,7 @@ def test_unexpected_exception_is_an_error_not_a_stuck_run(world: World) -> None:
         raise RuntimeError("kaput")
 
     world.builder.build = boom  # type: ignore[method-assign]
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     world.engine.run(dep_id)
     status, error, _ = _row(world, dep_id)
     assert status == "ERROR" and error == "internal error: RuntimeError"
@@ -103,7 +85,7 @@ def test_unexpected_exception_is_an_error_not_a_stuck_run(world: World) -> None:
 
 def test_cancel_request_stops_a_running_deployment(world: World) -> None:
     world.runtime.hang = True
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     runner = threading.Thread(target=world.engine.run, args=(dep_id,))
     runner.start()
     while _row(world, dep_id)[0] != "RUNNING":
@@ -118,15 +100,15 @@ def test_cancel_request_stops_a_running_deployment(world: World) -> None:
 
 def test_rebuild_does_not_fetch(world: World) -> None:
     app_id = world.app()
-    world.engine.run(_submit(world, app_id))
-    rebuild = _submit(world, app_id, DeploymentTrigger.REBUILD)
+    world.engine.run(world.submit(app_id).deployment.id)
+    rebuild = world.submit(app_id, DeploymentTrigger.REBUILD).deployment.id
     world.engine.run(rebuild)
     assert _row(world, rebuild)[0] == "DONE"
     assert len(world.git.clones) == 1 and len(world.builder.builds) == 2
 
 
 def test_reaper_turns_a_dead_workers_run_into_error(world: World) -> None:
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     with world.db.session() as session:
         dep = deployments.require(session, dep_id)
         dep.status, dep.pid, dep.worker = "RUNNING", 999_999_999, "elsewhere:1"
@@ -141,7 +123,7 @@ def test_reaper_turns_a_dead_workers_run_into_error(world: World) -> None:
 def test_reaper_leaves_live_runs_alone(world: World) -> None:
     import socket
 
-    dep_id = _submit(world, world.app())
+    dep_id = world.submit(world.app()).deployment.id
     with world.db.session() as session:
         dep = deployments.require(session, dep_id)
         dep.status, dep.pid = "RUNNING", os.getpid()
@@ -151,8 +133,8 @@ def test_reaper_leaves_live_runs_alone(world: World) -> None:
 
 def test_queued_heads_are_the_oldest_per_application(world: World) -> None:
     a, b = world.app(), world.app()
-    a1, b1 = _submit(world, a), _submit(world, b)
-    a2 = _submit(world, a, DeploymentTrigger.REBUILD)
+    a1, b1 = world.submit(a).deployment.id, world.submit(b).deployment.id
+    a2 = world.submit(a, DeploymentTrigger.REBUILD).deployment.id
     with world.db.session() as session:
         assert list(deployments.queued_heads(session)) == [a1, b1]
     world.engine.run(a1)
