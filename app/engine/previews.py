@@ -139,6 +139,8 @@ def sweep_closed(
                 Application.preview_closed_at.is_not(None)
             )
         ).all()
+        if not closed:  # the usual case on every watchdog sweep: one small query, no more
+            return 0
         busy = {d.application_id for d in deployments.active(session)}
     removed = 0
     for app_id, app_name in closed:
