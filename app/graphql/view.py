@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import (
-    ConnectionInitMessage as LegacyInitMessage,
-)
 
 from app.auth.keys import Principal, authenticate, key_from_headers
 from app.errors import Unauthenticated
 from app.graphql.context import AppState, Context
 from app.graphql.uploads import UploadRequestAdapter
-
-UNAUTHORIZED = 4401
+from app.graphql.websockets import LegacyWSHandler, TransportWSHandler
 
 
 async def _principal(state: AppState, key: str | None) -> Principal | None:
@@ -34,39 +24,9 @@ async def _principal(state: AppState, key: str | None) -> Principal | None:
         return None
 
 
-def _init_key(context: Context, payload: Any) -> str | None:
-    if isinstance(payload, dict):
-        for name in ("apiKey", "x-api-key", "authorization", "Authorization"):
-            value = payload.get(name)
-            if isinstance(value, str) and value:
-                return value.removeprefix("Bearer ").strip()
-    return key_from_headers(context.request.headers)
-
-
-class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        ctx: Context = self.context
-        ctx.principal = await _principal(ctx.state, _init_key(ctx, message.get("payload")))
-        if ctx.principal is None:
-            await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized: API key required")
-            return
-        await super().handle_connection_init(message)
-
-
-class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
-    async def handle_connection_init(self, message: LegacyInitMessage) -> None:
-        ctx: Context = self.context
-        ctx.principal = await _principal(ctx.state, _init_key(ctx, message.get("payload")))
-        if ctx.principal is None:
-            await self.send_message({"type": "connection_error", "payload": {"code": 4401}})
-            await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized: API key required")
-            return
-        await super().handle_connection_init(message)
-
-
 class SlipwayGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = _TransportWS
-    graphql_ws_handler_class = _LegacyWS
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
     request_adapter_class = UploadRequestAdapter  # bounded bodies, uploads streamed to disk
 
     state: AppState  # set by the app lifespan before the first request
