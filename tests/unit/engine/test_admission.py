@@ -51,10 +51,18 @@ def _start_hanging(world: World, app_id: str) -> tuple[str, threading.Thread]:
     runner = threading.Thread(target=world.engine.run, args=(dep_id,))
     runner.start()
     deadline = time.monotonic() + 10
-    while world.runtime.released == [] or _status(world, dep_id)[0] != "RUNNING":
+    # This deployment's own release: an earlier deployment of the same test may already
+    # have released, and a cancel landing before this one's release would undo nothing.
+    while not _released(world, dep_id) or _status(world, dep_id)[0] != "RUNNING":
         assert time.monotonic() < deadline, "the deployment never reached its release"
         time.sleep(0.01)
     return dep_id, runner
+
+
+def _released(world: World, dep_id: str) -> bool:
+    """Whether the runtime has been asked to release ``dep_id``'s service."""
+    specs = list(world.runtime.released)  # appended to by the runner's thread
+    return any(spec.labels.get("slipway.deployment") == dep_id for spec in specs)
 
 
 def test_an_equal_queued_request_returns_the_queued_one(world: World) -> None:
