@@ -2,8 +2,11 @@
 
 A preview is an ``applications`` row with ``parent_id`` and ``preview_number`` set. It
 copies the parent's source and runtime settings, with its own Swarm service name, its
-own published port (``previewPortBase`` + PR number) or domain label, the parent's env
-with the preview overrides on top, and its own named volumes. Closing or merging the
+own published port (``previewPortBase`` + PR number) or domain label, ``previewEnv`` (on
+top of the parent's env only where ``previewInheritEnv`` asks for it), and its own named
+volumes. A pull request from another repository (a fork) runs code nobody here reviewed:
+its preview gets ``previewEnv`` alone, no bind mounts, and none of the parent's git, ssh or
+registry credentials or build arguments (:data:`_WITHHELD_FROM_FORKS`). Closing or merging the
 pull request marks it closed; :func:`sweep_closed` (run by every watchdog that has a
 runtime) cancels what it still runs, removes its service, its rows and log files, and
 the images nothing references any more.
@@ -60,6 +63,15 @@ _COPIED = (
     "keep_deployments",
 )
 MAX_SERVICE_NAME = 63
+# What a fork's preview never gets from its parent, whatever the parent's settings.
+_WITHHELD_FROM_FORKS: dict[str, Any] = {
+    "repository_username": None,
+    "repository_password_enc": None,
+    "ssh_key_enc": None,
+    "registry_username": None,
+    "registry_password_enc": None,
+    "build_args": {},
+}
 
 
 def preview_app_name(parent_app_name: str, number: int) -> str:
@@ -80,13 +92,16 @@ def open_preview(
     number: int,
     head_ref: str | None,
     title: str | None,
+    fork: bool = False,
 ) -> Application | None:
     """The open preview of pull request ``number``, created (or reopened) from the
     parent's current settings and named after ``title`` ("PR #7: Fix login"); None when
-    the parent has previews off or its limit is reached."""
+    the parent has previews off (or forks off, for a ``fork``'s) or its limit is reached."""
     with db.session(locking=True) as session:
         parent = applications.lock(session, parent_id)
         if not parent.preview_enabled or parent.parent_id is not None:
+            return None
+        if fork and not parent.preview_allow_forks:
             return None
         existing = session.scalars(
             select(Application).where(
@@ -97,7 +112,7 @@ def open_preview(
         if reopening and _open_count(session, parent.id) >= parent.preview_limit:
             log.info("preview of PR #%d of %s not made: limit reached", number, parent.app_name)
             return None
-        columns = _derived(parent, number, head_ref, title, cipher)
+        columns = _derived(parent, number, head_ref, title, cipher, fork=fork)
         if existing is None:
             row = applications.create(session, id=new_id(), **columns)
         else:
@@ -178,17 +193,20 @@ def _open_count(session: Any, parent_id: str) -> int:
 
 
 def _derived(
-    parent: Application, number: int, head_ref: str | None, title: str | None, cipher: Cipher
+    parent: Application,
+    number: int,
+    head_ref: str | None,
+    title: str | None,
+    cipher: Cipher,
+    *,
+    fork: bool,
 ) -> dict[str, Any]:
     """The preview's columns: the parent's settings, made its own."""
-    env = cipher.decrypt_json(parent.env_enc, {})
-    overrides = cipher.decrypt_json(parent.preview_env_enc, {})
-    merged = {
-        **(env if isinstance(env, dict) else {}),
-        **(overrides if isinstance(overrides, dict) else {}),
-    }
+    merged = _env(parent, cipher, fork=fork)
     app_name = preview_app_name(parent.app_name, number)
     columns: dict[str, Any] = {c: getattr(parent, c) for c in _COPIED}
+    if fork:
+        columns |= _WITHHELD_FROM_FORKS
     columns |= {
         "name": (f"{parent.name} · {title}" if title else f"{parent.name} PR #{number}")[:100],
         "app_name": app_name,
@@ -199,7 +217,11 @@ def _derived(
         "env_enc": cipher.encrypt_json(merged),
         "env_keys": sorted(merged),
         "ports": _ports(parent, number),
-        "mounts": [_own_volume(m, number) for m in parent.mounts or []],
+        "mounts": [
+            _own_volume(m, number)
+            for m in parent.mounts or []
+            if not (fork and m.get("type") != "volume")  # a fork never sees the host
+        ],
         "replicas": min(parent.replicas, 1),
         "preview_domain": (
             preview_host(parent.app_name, number, parent.preview_domain)
@@ -211,6 +233,17 @@ def _derived(
         "status": "IDLE",
     }
     return columns
+
+
+def _env(parent: Application, cipher: Cipher, *, fork: bool) -> dict[str, str]:
+    """``previewEnv``, on top of the parent's env for a same-repository pull request whose
+    parent asks for that (``previewInheritEnv``); a fork's preview never gets the parent's."""
+    overrides = cipher.decrypt_json(parent.preview_env_enc, {})
+    env = {} if fork or not parent.preview_inherit_env else cipher.decrypt_json(parent.env_enc, {})
+    return {
+        **(env if isinstance(env, dict) else {}),
+        **(overrides if isinstance(overrides, dict) else {}),
+    }
 
 
 def _ports(parent: Application, number: int) -> list[dict[str, Any]]:

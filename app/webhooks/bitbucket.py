@@ -16,6 +16,7 @@ from app.webhooks.events import (
     PullRequestAction,
     WebhookEvent,
     dig,
+    same_repository,
     text,
 )
 
@@ -63,6 +64,12 @@ def _pull_request(name: str, payload: dict[str, Any], actor: str | None) -> Webh
             base_ref=text(dig(pr, "destination", "branch", "name")),
             title=text(dig(pr, "title")),
             merged=name == "pullrequest:fulfilled",
+            same_repository=same_repository(
+                dig(pr, "source", "repository"),
+                dig(pr, "destination", "repository"),
+                "uuid",
+                "full_name",
+            ),
         ),
     )
 

@@ -32,6 +32,7 @@ class AppSettings(Protocol):
     trigger_type: str
     watch_paths: list[str]
     preview_enabled: bool
+    preview_allow_forks: bool
 
 
 class Action(enum.StrEnum):
@@ -53,6 +54,7 @@ class Decision:
     title: str | None = None
     description: str | None = None
     number: int | None = None  # the pull request's
+    fork: bool = False  # the pull request's head is another repository's
 
 
 def nothing(outcome: str, reason: str) -> Decision:
@@ -131,6 +133,12 @@ def _pull_request(app: AppSettings, event: WebhookEvent) -> Decision:
     followed = app.branch or event.default_branch
     if pr.base_ref and followed and pr.base_ref != followed:
         return nothing("ignored", f"pull request into {pr.base_ref!r}, not {followed!r}")
+    if not pr.same_repository and not app.preview_allow_forks:
+        return nothing(
+            "ignored",
+            f"pull request #{pr.number} comes from another repository (a fork); "
+            "previewAllowForks is off, so it is not built",
+        )
     if not pr.head_ref or not valid_ref(pr.head_ref):
         return nothing("ignored", f"pull request head {pr.head_ref!r} is not a usable branch")
     return Decision(
@@ -144,6 +152,7 @@ def _pull_request(app: AppSettings, event: WebhookEvent) -> Decision:
         description=f"pull request #{pr.number} by {event.author or 'unknown'}"
         f" at {pr.head_sha or pr.head_ref}",
         number=pr.number,
+        fork=not pr.same_repository,
     )
 
 

@@ -31,6 +31,9 @@ class PullRequest:
     base_ref: str | None
     title: str | None
     merged: bool = False
+    # the head branch lives in the base repository itself; False for a fork, or when the
+    # payload does not say (a pull request not proven to be the repository's own is a fork's)
+    same_repository: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +97,15 @@ def changed_files(commits: Any) -> frozenset[str]:
             paths = dig(commit, key)
             files.update(p for p in paths or [] if isinstance(p, str))
     return frozenset(files)
+
+
+def same_repository(head: Any, base: Any, *keys: str) -> bool:
+    """True when ``head`` and ``base`` (repository objects) name the same repository by the
+    first of ``keys`` both carry; False when either is missing or no key is in both."""
+    if not isinstance(head, dict) or not isinstance(base, dict):
+        return False
+    for key in keys:
+        mine, theirs = head.get(key), base.get(key)
+        if isinstance(mine, str | int) and isinstance(theirs, str | int) and mine != "":
+            return mine == theirs and type(mine) is type(theirs)
+    return False

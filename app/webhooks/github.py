@@ -19,6 +19,7 @@ from app.webhooks.events import (
     changed_files,
     dig,
     is_deleted,
+    same_repository,
     split_ref,
     text,
 )
@@ -63,6 +64,11 @@ def parse_pull_request(
     number = payload.get("number", dig(pr, "number"))
     head_ref = text(dig(pr, "head", "ref"))
     head_sha = text(dig(pr, "head", "sha"))
+    # Gitea's head.repo_id/base.repo_id, else both hosts' head.repo/base.repo (GitHub sends
+    # head.repo null once the fork is deleted: not the same repository, then)
+    same = same_repository(dig(pr, "head"), dig(pr, "base"), "repo_id") or same_repository(
+        dig(pr, "head", "repo"), dig(pr, "base", "repo"), "id", "full_name"
+    )
     return WebhookEvent(
         kind=EventKind.PULL_REQUEST if isinstance(number, int) else EventKind.OTHER,
         name=name,
@@ -78,6 +84,7 @@ def parse_pull_request(
             base_ref=text(dig(pr, "base", "ref")),
             title=text(dig(pr, "title")),
             merged=dig(pr, "merged") is True,
+            same_repository=same,
         ),
     )
 

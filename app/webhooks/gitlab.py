@@ -15,6 +15,7 @@ from app.webhooks.events import (
     changed_files,
     dig,
     is_deleted,
+    same_repository,
     split_ref,
     text,
 )
@@ -53,6 +54,11 @@ def _push(name: str, payload: dict[str, Any]) -> WebhookEvent:
     )
 
 
+def _target_ids(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The target project id under the source's key, for :func:`same_repository`."""
+    return {"source_project_id": attrs.get("target_project_id")}
+
+
 def _merge_request(name: str, payload: dict[str, Any]) -> WebhookEvent:
     attrs = payload.get("object_attributes")
     attrs = attrs if isinstance(attrs, dict) else {}
@@ -77,6 +83,7 @@ def _merge_request(name: str, payload: dict[str, Any]) -> WebhookEvent:
             base_ref=text(attrs.get("target_branch")),
             title=text(attrs.get("title")),
             merged=attrs.get("action") == "merge" or attrs.get("state") == "merged",
+            same_repository=same_repository(attrs, _target_ids(attrs), "source_project_id"),
         ),
     )
 

@@ -4,7 +4,9 @@ Order matters: the secret is checked before anything about the application is re
 (unknown id, no secret and a bad signature all answer the same 401); the delivery id
 is recorded in the same transaction that decides, so a replay, or the same delivery
 arriving twice at once, is acknowledged and starts nothing (the unique constraint
-decides the race); a claim whose action then fails is dropped so a redelivery retries.
+decides the race); so is the body's sha256 per application, so a signed body replayed
+under a new delivery id (or as another provider's delivery) starts nothing either; a
+claim whose action then fails is dropped so a redelivery retries.
 """
 
 from __future__ import annotations
@@ -111,9 +113,10 @@ def _handle(
         return error(400, "the body is not a JSON object")
     events = provider.parse(headers, payload)
     delivery = _delivery_id(provider, headers, body)
-    claimed = _claim(services, provider, application_id, events, delivery)
-    if claimed is None:
-        return answer("duplicate", f"delivery {delivery} was already handled")
+    digest = hashlib.sha256(body).hexdigest()
+    claimed = _claim(services, provider, application_id, events, delivery, digest)
+    if isinstance(claimed, str):
+        return answer("duplicate", claimed)
     delivery_pk, decision = claimed
     return _act(services, application_id, delivery_pk, decision)
 
@@ -158,11 +161,16 @@ def _claim(
     application_id: str,
     events: list[WebhookEvent],
     delivery: str,
-) -> tuple[int, Decision] | None:
-    """Decide and record the delivery in one transaction; None when it was seen before."""
+    digest: str,
+) -> tuple[int, Decision] | str:
+    """Decide and record the delivery in one transaction; when it (or its body, under
+    another delivery id) was seen before, the reason it is a duplicate instead."""
+    replayed = "a delivery with this exact body was already handled"
     try:
         with services.db.session(locking=True) as session:
             app = applications.require(session, application_id)
+            if webhooks.body_seen(session, application_id=application_id, body_sha256=digest):
+                return replayed
             decisions = [decide(app, e, provider=provider.name) for e in events]
             decision = next((d for d in decisions if d.action is not Action.NOTHING), decisions[0])
             row = webhooks.record(
@@ -172,10 +180,11 @@ def _claim(
                 delivery_id=delivery,
                 event=events[0].name,
                 outcome=f"{decision.outcome}: {decision.reason}",
+                body_sha256=digest,
             )
             return row.id, decision
-    except IntegrityError:
-        return None
+    except IntegrityError:  # the same delivery, or body, at the same moment
+        return f"delivery {delivery} was already handled"
 
 
 def _act(services: Services, application_id: str, delivery_pk: int, decision: Decision) -> Reply:
@@ -236,6 +245,7 @@ def _open_preview(services: Services, parent_id: str, decision: Decision) -> Rep
         number=number,
         head_ref=decision.ref,
         title=decision.title,
+        fork=decision.fork,
     )
     if preview is None:
         return answer("ignored", "preview deployments are off or their limit is reached")

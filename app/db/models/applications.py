@@ -60,6 +60,10 @@ class Application(IdMixin, Base):
     preview_env_enc: Mapped[str | None] = mapped_column(Text)  # encrypted overrides
     preview_port_base: Mapped[int | None] = mapped_column(Integer)  # published = base + PR number
     preview_domain: Mapped[str | None] = mapped_column(String(253))
+    # a pull request from another repository (a fork) is only built when this is on, and
+    # then with previewEnv alone; same-repository previews get the parent's env only if asked
+    preview_allow_forks: Mapped[bool] = mapped_column(Boolean, default=False)
+    preview_inherit_env: Mapped[bool] = mapped_column(Boolean, default=False)
     # ... and on the preview itself
     parent_id: Mapped[str | None] = mapped_column(
         String(24), ForeignKey("applications.id", ondelete="CASCADE"), index=True

@@ -70,7 +70,11 @@ class WebhookDelivery(Base):
     """A webhook delivery already handled: a replay of it is acknowledged and ignored."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("provider", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "delivery_id"),
+        # the same signed body replayed under a new delivery id is refused too
+        UniqueConstraint("application_id", "body_sha256"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     application_id: Mapped[str] = mapped_column(
@@ -81,4 +85,5 @@ class WebhookDelivery(Base):
     event: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(Text)
     deployment_id: Mapped[str | None] = mapped_column(String(24))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))  # hex; None before 0005
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,10 +1,11 @@
-"""Webhook deliveries already handled: one row per provider and delivery id."""
+"""Webhook deliveries already handled: one row per provider and delivery id, and per
+application and body (a signed body replayed under a new delivery id is the same delivery)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
@@ -19,6 +20,7 @@ def record(
     delivery_id: str,
     event: str,
     outcome: str,
+    body_sha256: str | None = None,
 ) -> WebhookDelivery:
     """Insert the delivery; the flush raises IntegrityError when it was seen before."""
     row = WebhookDelivery(
@@ -27,10 +29,22 @@ def record(
         delivery_id=delivery_id,
         event=event[:64],
         outcome=outcome,
+        body_sha256=body_sha256,
     )
     session.add(row)
     session.flush()
     return row
+
+
+def body_seen(session: Session, *, application_id: str, body_sha256: str) -> bool:
+    """True when this application already took a delivery with this exact body."""
+    found = session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.application_id == application_id,
+            WebhookDelivery.body_sha256 == body_sha256,
+        )
+    )
+    return found is not None
 
 
 def finish(session: Session, delivery_pk: int, *, outcome: str, deployment_id: str | None) -> None:

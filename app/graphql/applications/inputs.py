@@ -129,7 +129,18 @@ class ApplicationSettingsInput:
         default=None, description="most previews at once; more pull requests are not deployed"
     )
     preview_env: list[EnvVarInput] | None = strawberry.field(
-        default=None, description="env overrides for previews (on top of the parent's)"
+        default=None,
+        description="env of previews (on top of the parent's only with previewInheritEnv)",
+    )
+    preview_inherit_env: bool | None = strawberry.field(
+        default=None,
+        description="previews of same-repository pull requests also get the parent's env "
+        "(default false); a fork's preview never does",
+    )
+    preview_allow_forks: bool | None = strawberry.field(
+        default=None,
+        description="build previews of pull requests from other repositories (forks), with "
+        "previewEnv only: no parent env, bind mounts, build args or credentials (default false)",
     )
     preview_port_base: int | None = strawberry.field(
         default=None, description="a preview publishes its first port at base + PR number"
@@ -352,6 +363,8 @@ _CONVERTERS: dict[str, Any] = {
     "preview_enabled": _plain("preview_enabled", bool),
     "preview_limit": _ranged("preview_limit", "previewLimit", 1, 100),
     "preview_env": _preview_env,
+    "preview_inherit_env": _plain("preview_inherit_env", bool),
+    "preview_allow_forks": _plain("preview_allow_forks", bool),
     "preview_port_base": _ranged("preview_port_base", "previewPortBase", 1, 65535),
     "preview_domain": _plain("preview_domain", lambda v: _domain(v) or None),
 }

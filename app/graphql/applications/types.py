@@ -85,6 +85,8 @@ class Application:
     preview_enabled: bool
     preview_limit: int
     has_preview_env: bool
+    preview_inherit_env: bool
+    preview_allow_forks: bool
     preview_port_base: int | None
     preview_domain: str | None
     parent_application_id: strawberry.ID | None = strawberry.field(
@@ -159,6 +161,8 @@ class Application:
             preview_enabled=bool(row.preview_enabled),
             preview_limit=row.preview_limit or 3,
             has_preview_env=bool(row.preview_env_enc),
+            preview_inherit_env=bool(row.preview_inherit_env),
+            preview_allow_forks=bool(row.preview_allow_forks),
             preview_port_base=row.preview_port_base,
             preview_domain=row.preview_domain,
             parent_application_id=strawberry.ID(row.parent_id) if row.parent_id else None,

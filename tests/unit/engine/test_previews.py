@@ -65,7 +65,7 @@ def test_a_preview_is_derived_from_its_parent_with_its_own_name_port_env_and_vol
     assert preview.mounts[1] == parent.mounts[1]
     assert preview.replicas == 1 and not preview.preview_enabled and not preview.auto_deploy
     env = world.cipher.decrypt_json(preview.env_enc)
-    assert env == {"SECRET": "top-secret-value", "MODE": "preview"}
+    assert env == {"MODE": "preview"}, "the parent's env only where previewInheritEnv asks"
     assert preview.preview_domain == f"pr-7-{parent.app_name}.preview.example.com"
 
 
@@ -142,3 +142,86 @@ def test_a_closed_preview_still_running_is_cancelled_first(world: World) -> None
 def test_preview_names_stay_valid_service_names() -> None:
     name = preview_app_name("a" * 63, 12345)
     assert len(name) <= 63 and name.endswith("-pr-12345")
+
+
+def test_a_same_repository_preview_inherits_the_parents_env_only_when_asked(
+    world: World,
+) -> None:
+    parent_id = _parent(world, preview_inherit_env=True)
+    preview = _open(world, parent_id, 7)
+    assert preview is not None
+    env = world.cipher.decrypt_json(preview.env_enc)
+    assert env == {"SECRET": "top-secret-value", "MODE": "preview"}, "previewEnv wins"
+
+
+_SECRETS = {
+    "repository_username": "deploy-bot",
+    "repository_password_enc": "git-token",
+    "ssh_key_enc": "ssh-private-key",
+    "registry_username": "puller",
+    "registry_password_enc": "registry-password",
+}
+
+
+def _parent_with_secrets(world: World, **fields: object) -> str:
+    encrypted = {
+        k: world.cipher.encrypt_json(v) if k.endswith("_enc") else v for k, v in _SECRETS.items()
+    }
+    return _parent(
+        world,
+        preview_inherit_env=True,
+        build_args={"NPM_TOKEN": "npm-secret"},
+        **encrypted,
+        **fields,
+    )
+
+
+def test_a_forks_preview_is_not_made_unless_the_parent_allows_forks(world: World) -> None:
+    parent_id = _parent_with_secrets(world)
+    made = open_preview(
+        world.db, world.cipher, parent_id=parent_id, number=4, head_ref="f", title="x", fork=True
+    )
+    assert made is None
+    with world.db.session() as session:
+        assert session.query(Application).filter_by(parent_id=parent_id).count() == 0
+
+
+def test_a_forks_preview_gets_preview_env_only_and_none_of_the_parents_secrets(
+    world: World,
+) -> None:
+    parent_id = _parent_with_secrets(world, preview_allow_forks=True)
+    parent = _row(world, parent_id)
+    preview = open_preview(
+        world.db, world.cipher, parent_id=parent_id, number=4, head_ref="f", title="x", fork=True
+    )
+    assert preview is not None
+    assert world.cipher.decrypt_json(preview.env_enc) == {"MODE": "preview"}
+    assert preview.env_keys == ["MODE"]
+    for column in _SECRETS:
+        assert getattr(preview, column) is None, column
+    assert preview.build_args == {}
+    assert preview.mounts == [
+        {"type": "volume", "source": "data-pr-4", "target": "/data", "read_only": False}
+    ], "no bind mount of the host; the named volume is the preview's own"
+    assert preview.repository == parent.repository and preview.known_hosts == parent.known_hosts
+
+    dep = world.submit(preview.id, PR, source=SourceOverride(sha="a" * 40, ref="f")).deployment
+    assert world.engine.run(dep.id)
+    fetched = world.git.clones[-1][0]
+    assert (fetched.password, fetched.ssh_key, fetched.username) == (None, None, None)
+    spec = world.runtime.services[preview.app_name]
+    assert "top-secret-value" not in repr(spec) and "npm-secret" not in repr(spec)
+
+
+def test_a_same_repository_update_after_a_fork_gets_the_parents_settings_back(
+    world: World,
+) -> None:
+    """Each pull request event recomputes the preview, so the columns always match the
+    latest event's origin."""
+    parent_id = _parent_with_secrets(world, preview_allow_forks=True)
+    kw = {"parent_id": parent_id, "number": 4, "head_ref": "f", "title": "x"}
+    first = open_preview(world.db, world.cipher, fork=True, **kw)  # type: ignore[arg-type]
+    again = open_preview(world.db, world.cipher, fork=False, **kw)  # type: ignore[arg-type]
+    assert first is not None and again is not None and again.id == first.id
+    assert again.ssh_key_enc is not None and len(again.mounts) == 2
+    assert world.cipher.decrypt_json(again.env_enc)["SECRET"] == "top-secret-value"

@@ -22,6 +22,7 @@ class App:
     trigger_type: str = "PUSH"
     watch_paths: list[str] = field(default_factory=list)
     preview_enabled: bool = False
+    preview_allow_forks: bool = False
 
 
 PUSH = WebhookEvent(
@@ -160,7 +161,11 @@ def test_long_titles_are_cut() -> None:
 
 
 def pr_event(
-    action: PullRequestAction, *, base: str = "main", sha: str | None = SHA
+    action: PullRequestAction,
+    *,
+    base: str = "main",
+    sha: str | None = SHA,
+    same_repository: bool = True,
 ) -> WebhookEvent:
     return WebhookEvent(
         kind=EventKind.PULL_REQUEST,
@@ -174,6 +179,7 @@ def pr_event(
             base_ref=base,
             title="Dark mode",
             merged=action is PullRequestAction.CLOSE,
+            same_repository=same_repository,
         ),
     )
 
@@ -226,3 +232,22 @@ def test_bitbucket_short_pr_hash_builds_the_branch_head() -> None:
 @pytest.mark.parametrize("source", ["DOCKER", "DROP"])
 def test_non_git_applications_are_not_deployed(source: str) -> None:
     assert decide(App(source_type=source), PUSH, provider="github").outcome == "ignored"
+
+
+@pytest.mark.parametrize("action", [PullRequestAction.OPEN, PullRequestAction.SYNC])
+def test_a_fork_pull_request_is_not_built_unless_forks_are_allowed(
+    action: PullRequestAction,
+) -> None:
+    fork = pr_event(action, same_repository=False)
+    d = decide(App(preview_enabled=True), fork, provider="github")
+    assert (d.action, d.outcome) == (Action.NOTHING, "ignored")
+    assert "fork" in d.reason and "previewAllowForks" in d.reason
+    allowed = decide(App(preview_enabled=True, preview_allow_forks=True), fork, provider="github")
+    assert allowed.action is Action.OPEN_PREVIEW and allowed.fork
+    own = decide(App(preview_enabled=True), pr_event(action), provider="github")
+    assert own.action is Action.OPEN_PREVIEW and not own.fork
+
+
+def test_a_fork_pull_request_closing_still_closes_its_preview() -> None:
+    d = decide(App(), pr_event(PullRequestAction.CLOSE, same_repository=False), provider="x")
+    assert d.action is Action.CLOSE_PREVIEW

@@ -251,7 +251,16 @@ def test_pull_request_opens_a_preview_and_deploys_its_head(
     reply = env.send(parent, payload, kind=kind)
     assert reply.status == 202, reply.body
     assert fake.calls == [
-        ("open", {"parent_id": parent, "number": 9, "head_ref": "feat/x", "title": reply_title()})
+        (
+            "open",
+            {
+                "parent_id": parent,
+                "number": 9,
+                "head_ref": "feat/x",
+                "title": reply_title(),
+                "fork": False,
+            },
+        )
     ]
     [dep] = env.rows(Deployment)
     assert (dep.application_id, dep.trigger, dep.requested_sha, dep.source_ref) == (
@@ -260,6 +269,67 @@ def test_pull_request_opens_a_preview_and_deploys_its_head(
         SHA,
         "feat/x",
     )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_fork_pull_request_is_refused_unless_forks_are_allowed(
+    env: Env, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    parent = env.app(preview_enabled=True, source_type="GIT")
+    fake = FakePreviews(env.app(secret=None))
+    monkeypatch.setattr(handler, "previews", fake)
+    payload = pull_request(provider, "pr_open", number=9, head_ref="f", sha=SHA, fork=True)
+    reply = env.send(parent, payload, provider=provider, kind="pr_open")
+    assert (reply.status, reply.body["outcome"]) == (200, "ignored"), reply.body
+    assert "fork" in reply.body["reason"] and "previewAllowForks" in reply.body["reason"]
+    assert fake.calls == [] and env.rows(Deployment) == []
+    [delivery] = env.rows(WebhookDelivery)
+    assert delivery.outcome.startswith("ignored") and "fork" in delivery.outcome
+
+
+def test_an_allowed_fork_pull_request_opens_a_forks_preview(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = env.app(preview_enabled=True, preview_allow_forks=True)
+    fake = FakePreviews(env.app(secret=None))
+    monkeypatch.setattr(handler, "previews", fake)
+    payload = pull_request("github", "pr_open", number=9, head_ref="f", sha=SHA, fork=True)
+    reply = env.send(parent, payload, kind="pr_open")
+    assert reply.status == 202, reply.body
+    assert fake.calls[0][0] == "open" and fake.calls[0][1]["fork"] is True
+
+
+def test_the_same_body_under_a_new_delivery_id_is_a_duplicate(env: Env) -> None:
+    app_id = env.app(source_type="GIT")
+    payload = push("github", sha=SHA)
+    assert env.send(app_id, payload, delivery="first").status == 202
+    again = env.send(app_id, payload, delivery="second")
+    assert (again.status, again.body["outcome"]) == (200, "duplicate")
+    assert "body" in again.body["reason"]
+    # the same signed bytes as another provider's delivery (Gitea signs the same HMAC)
+    raw = encode(payload)
+    gitea = env.send(app_id, payload, provider="gitea", delivery="third", body=raw)
+    assert gitea.body["outcome"] == "duplicate", gitea.body
+    assert len(env.rows(Deployment)) == 1 and len(env.queue.sent) == 1
+    assert [d.delivery_id for d in env.rows(WebhookDelivery)] == ["first"]
+    other = env.app(source_type="GIT")  # another application's identical body is its own
+    assert env.send(other, payload, delivery="fourth").status == 202
+
+
+def test_a_body_is_forgotten_with_its_failed_claim_so_a_redelivery_retries(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_id = env.app()
+    payload = push("github", sha=SHA)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the queue broke")
+
+    monkeypatch.setattr(handler, "submit", broken)
+    with pytest.raises(RuntimeError):
+        env.send(app_id, payload, delivery="first")
+    monkeypatch.undo()
+    assert env.send(app_id, payload, delivery="retry").status == 202
 
 
 def reply_title() -> str:
@@ -318,7 +388,7 @@ def test_old_delivery_records_are_pruned(env: Env) -> None:
 
     app_id = env.app()
     env.send(app_id, push("github", sha=SHA), delivery="old")
-    env.send(app_id, push("github", sha=SHA), delivery="new")
+    env.send(app_id, push("github", sha="b" * 40), delivery="new")
     with env.db.session() as session:
         old = session.scalars(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "old"))
         old.one().received_at = utcnow() - timedelta(days=40)

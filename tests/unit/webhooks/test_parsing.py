@@ -7,8 +7,14 @@ from starlette.datastructures import Headers
 
 from app.webhooks.events import EventKind, PullRequestAction, WebhookEvent
 from app.webhooks.providers import PROVIDERS
+from tests.fixtures.webhooks.samples import (
+    FORK_SAMPLES,
+    event_name,
+    load,
+    pull_request,
+    sample,
+)
 from tests.fixtures.webhooks.samples import PROVIDERS as NAMES
-from tests.fixtures.webhooks.samples import event_name, load, sample
 
 PUSH_SHA = {
     "github": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
@@ -88,6 +94,63 @@ def test_pull_requests(provider: str, kind: str, action: PullRequestAction, whic
     assert pr.head_sha == PR[provider][which]
     assert pr.title == "Dark mode for the dashboard"
     assert pr.merged is (kind == "pr_close")
+
+
+@pytest.mark.parametrize("provider", NAMES)
+@pytest.mark.parametrize("kind", ["pr_open", "pr_sync", "pr_close"])
+def test_a_pull_request_within_the_repository_is_not_a_fork(provider: str, kind: str) -> None:
+    pr = parse(provider, kind).pull_request
+    assert pr is not None and pr.same_repository
+
+
+@pytest.mark.parametrize("provider", NAMES)
+def test_a_pull_request_from_a_fork_is_recognised(provider: str) -> None:
+    event = parse(provider, "pr_open", FORK_SAMPLES[provider])
+    pr = event.pull_request
+    assert event.kind is EventKind.PULL_REQUEST and pr is not None
+    assert pr.action is PullRequestAction.OPEN and pr.head_ref == "feature/dark-mode"
+    assert not pr.same_repository
+
+
+def _parse_payload(provider: str, payload: dict[str, object]) -> WebhookEvent:
+    header = {"github": "X-GitHub-Event", "gitlab": "X-Gitlab-Event", "gitea": "X-Gitea-Event"}
+    headers = Headers({header.get(provider, "X-Event-Key"): event_name(provider, "pr_open")})
+    return PROVIDERS[provider].parse(headers, payload)[0]
+
+
+@pytest.mark.parametrize("provider", NAMES)
+def test_a_pull_request_that_does_not_say_where_its_head_is_counts_as_a_fork(
+    provider: str,
+) -> None:
+    """GitHub sends ``head.repo: null`` once the fork is deleted; a payload without the
+    repository (or project) ids cannot prove the head is the base repository's own."""
+    payload = pull_request(provider, "pr_open", number=1, head_ref="f", sha="a" * 40)
+    if provider == "gitlab":
+        del payload["object_attributes"]["source_project_id"]
+    elif provider == "bitbucket":
+        del payload["pullrequest"]["source"]["repository"]
+    else:
+        payload["pull_request"]["head"]["repo"] = None
+        payload["pull_request"]["head"].pop("repo_id", None)
+    pr = _parse_payload(provider, payload).pull_request
+    assert pr is not None and not pr.same_repository
+
+
+@pytest.mark.parametrize("provider", NAMES)
+def test_the_fork_helper_makes_any_pull_request_a_fork(provider: str) -> None:
+    for kind in ("pr_open", "pr_sync", "pr_close"):
+        payload = pull_request(provider, kind, number=1, head_ref="f", sha="a" * 40, fork=True)
+        pr = _parse_payload(provider, payload).pull_request
+        assert pr is not None and not pr.same_repository, (provider, kind)
+
+
+def test_gitea_and_github_compare_repository_ids_before_names() -> None:
+    """A fork renamed to the parent's full name (another owner's, so never equal in
+    practice) is still told apart by its id."""
+    payload = pull_request("github", "pr_open", number=1, head_ref="f", sha="a" * 40, fork=True)
+    payload["pull_request"]["head"]["repo"]["full_name"] = "acme/web"
+    pr = _parse_payload("github", payload).pull_request
+    assert pr is not None and not pr.same_repository
 
 
 def test_github_ping() -> None:
