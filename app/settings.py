@@ -60,6 +60,27 @@ class Settings(BaseSettings):
         description="permessage-deflate on WebSockets: less traffic, but each follower's "
         "copy of a busy log is compressed separately, which costs the event loop",
     )
+    ws_init_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a new WebSocket has to send connection_init"
+    )
+    ws_max_connections: int = Field(
+        default=1000, ge=1, description="open GraphQL WebSockets per serve process"
+    )
+    ws_max_connections_per_key: int = Field(
+        default=50, ge=1, description="open GraphQL WebSockets per API key, per serve process"
+    )
+    ws_max_pending_per_address: int = Field(
+        default=20, ge=1, description="WebSockets from one address still waiting for init"
+    )
+    ws_max_subscriptions: int = Field(
+        default=2000, ge=1, description="running WebSocket operations per serve process"
+    )
+    ws_max_subscriptions_per_key: int = Field(
+        default=200, ge=1, description="running WebSocket operations per API key, per process"
+    )
+    ws_recheck_interval: float = Field(
+        default=5.0, gt=0, description="seconds between re-checks of an open WebSocket's key"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -18,6 +18,7 @@ from app.crypto import Cipher
 from app.db.session import Database
 from app.errors import Unauthenticated
 from app.graphql.sharing import SharedResults
+from app.graphql.ws_limits import SocketRegistry
 from app.logs.hub import Hub
 from app.queue.actors import DeploymentQueue
 from app.runtime.base import Runtime
@@ -36,6 +37,7 @@ class AppState:
     hub: Hub
     queue: DeploymentQueue
     shared: SharedResults = field(default_factory=SharedResults)
+    sockets: SocketRegistry = field(default_factory=SocketRegistry)  # open WebSockets
     runtime: Runtime | None = None  # the local engine, where this process also deploys
 
 

@@ -1,34 +1,55 @@
 """The two WebSocket subprotocols of /graphql (graphql-transport-ws, legacy graphql-ws).
 
-Each handler authenticates the API key sent in ``connection_init`` (or the upgrade headers).
+Each socket is counted from its accept (SocketRegistry: caps per process, per address while
+it waits for ``connection_init``, per API key after), must send ``connection_init`` within
+``ws_init_timeout`` seconds, is authenticated by the key in that message (or the upgrade
+headers), and has that key re-checked every ``ws_recheck_interval`` seconds: a revoked or
+expired key closes it. Refusals use each protocol's vocabulary: graphql-transport-ws closes
+with a 44xx code (4401 unauthorized, 4408 init timeout, 4429 too many) or answers a refused
+``subscribe`` with an ``error`` message; legacy graphql-ws sends ``connection_error`` (with
+the same code and a message) before closing, and ``error`` for a refused ``start``. A full
+server closes with 1013 (Try Again Later), which clients retry with back-off.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import timedelta
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyInitMessage,
 )
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
 from app.auth.keys import Principal, authenticate, key_from_headers
 from app.errors import Unauthenticated
-from app.graphql.context import AppState, Context
+from app.graphql.context import Context
+from app.graphql.ws_limits import Limits, Socket, TooMany
+
+log = logging.getLogger(__name__)
 
 UNAUTHORIZED = 4401
-
-
-async def _principal(state: AppState, key: str | None) -> Principal | None:
-    try:
-        return await run_in_threadpool(authenticate, state.db, key)
-    except Unauthenticated:
-        return None
+INIT_TIMEOUT = 4408
+TOO_MANY = 4429
+TRY_AGAIN_LATER = 1013
+LIMIT_CODE = "RATE_LIMITED"  # extensions.code of a refused subscribe/start
+Refuse = Callable[[int, str], Awaitable[None]]
 
 
 def _init_key(context: Context, payload: Any) -> str | None:
@@ -40,26 +61,175 @@ def _init_key(context: Context, payload: Any) -> str | None:
     return key_from_headers(context.request.headers)
 
 
+class _Guard:
+    """One socket's place in the registry, its init deadline and its key re-checks."""
+
+    def __init__(self, socket: Socket, context: Context, refuse: Refuse) -> None:
+        self.socket = socket
+        self.ctx = context
+        self._refuse = refuse
+        self.settings = context.state.settings
+        self.limits = Limits.of(self.settings)
+        self.registry = context.state.sockets
+        self.init_received = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def run(self, body: Callable[[], Awaitable[None]], *, init_deadline: bool) -> None:
+        """Count the socket while ``body`` serves it; refuse it when a cap is reached."""
+        client = self.ctx.request.client
+        try:
+            self.registry.open(self.socket, client.host if client else None, self.limits)
+        except TooMany as exc:
+            await self.refuse(TRY_AGAIN_LATER if exc.server_wide else TOO_MANY, str(exc))
+            return
+        if init_deadline:
+            self._spawn(self._init_deadline())
+        try:
+            await body()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            self.registry.close(self.socket)
+
+    async def init(self, payload: Any) -> Principal | None:
+        """The principal of ``connection_init``; None once the socket has been refused."""
+        self.init_received = True
+        key = _init_key(self.ctx, payload)
+        principal = await _principal(self.ctx, key)
+        if principal is None or key is None:
+            await self.refuse(UNAUTHORIZED, "Unauthorized: API key required")
+            return None
+        try:
+            self.registry.authenticated(self.socket, principal.key_id, self.limits)
+        except TooMany as exc:
+            await self.refuse(TOO_MANY, str(exc))
+            return None
+        self._spawn(self._recheck(principal.key_id, key))
+        return principal
+
+    def operation_refusal(self) -> str | None:
+        """Why one more operation is refused, or None when it may start."""
+        try:
+            self.registry.check_operation(self.socket, self.limits)
+        except TooMany as exc:
+            return str(exc)
+        return None
+
+    async def refuse(self, code: int, reason: str) -> None:
+        """Close the socket with ``code``, unless it is already closed."""
+        ws = self.ctx.request
+        if isinstance(ws, WebSocket) and ws.application_state == WebSocketState.DISCONNECTED:
+            return
+        with suppress(WebSocketDisconnected, WebSocketDisconnect, RuntimeError):
+            await self._refuse(code, reason)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        self._tasks.append(asyncio.ensure_future(work))
+
+    async def _init_deadline(self) -> None:
+        await asyncio.sleep(self.settings.ws_init_timeout)
+        if not self.init_received:
+            await self.refuse(INIT_TIMEOUT, "Connection initialisation timeout")
+
+    async def _recheck(self, key_id: str, key: str) -> None:
+        interval = self.settings.ws_recheck_interval
+        while True:
+            await asyncio.sleep(interval)
+            probe = lambda: _still_valid(self.ctx, key)  # noqa: E731
+            if not await self.registry.still_valid(key_id, probe, max_age=interval / 2):
+                await self.refuse(UNAUTHORIZED, "Unauthorized: API key revoked or expired")
+                return
+
+
+async def _principal(ctx: Context, key: str | None) -> Principal | None:
+    try:
+        return await run_in_threadpool(authenticate, ctx.state.db, key)
+    except Unauthenticated:
+        return None
+
+
+async def _still_valid(ctx: Context, key: str) -> bool:
+    """False once the key is refused; a failing database keeps the socket (logged)."""
+    try:
+        await run_in_threadpool(authenticate, ctx.state.db, key)
+    except Unauthenticated:
+        return False
+    except Exception as exc:  # noqa: BLE001  # a database outage must not drop every socket
+        log.warning("could not re-check a WebSocket's API key: %s", exc)
+    return True
+
+
+def _limit_error(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": LIMIT_CODE})
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws: an unknown key closes the socket with 4401."""
+    """graphql-transport-ws with Slipway's keys and limits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = _Guard(self, self.context, self.websocket.close)
+        self.connection_init_wait_timeout = timedelta(seconds=self.guard.settings.ws_init_timeout)
+
+    def active_operations(self) -> int:
+        return len(self.operations)
+
+    async def handle(self) -> None:
+        await self.guard.run(super().handle, init_deadline=False)  # Strawberry times init
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        ctx: Context = self.context
-        ctx.principal = await _principal(ctx.state, _init_key(ctx, message.get("payload")))
-        if ctx.principal is None:
-            await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized: API key required")
-            return
-        await super().handle_connection_init(message)
+        if not (self.connection_init_received or self.connection_timed_out):
+            principal = await self.guard.init(message.get("payload"))
+            if principal is None:
+                return
+            self.context.principal = principal
+        await super().handle_connection_init(message)  # a second init: 4429 there
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            if refusal := self.guard.operation_refusal():
+                error = _limit_error(refusal).formatted
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+                return
+        await super().handle_subscribe(message)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """Legacy graphql-ws: an unknown key gets ``connection_error`` then a 4401 close."""
+    """Legacy graphql-ws with Slipway's keys and limits, and the init timeout it lacks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = _Guard(self, self.context, self._close)
+
+    def active_operations(self) -> int:
+        return len(self.tasks)
+
+    async def handle(self) -> None:
+        await self.guard.run(super().handle, init_deadline=True)
+
+    async def _close(self, code: int, reason: str) -> None:
+        """connection_error first: legacy clients report its payload, not the close code."""
+        await self.send_message(
+            {"type": "connection_error", "payload": {"message": reason, "code": code}}
+        )
+        await self.websocket.close(code=code, reason=reason)
 
     async def handle_connection_init(self, message: LegacyInitMessage) -> None:
-        ctx: Context = self.context
-        ctx.principal = await _principal(ctx.state, _init_key(ctx, message.get("payload")))
-        if ctx.principal is None:
-            await self.send_message({"type": "connection_error", "payload": {"code": 4401}})
-            await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized: API key required")
+        if self.guard.init_received:
+            await self.guard.refuse(TOO_MANY, "Too many initialisation requests")
             return
+        principal = await self.guard.init(message.get("payload"))
+        if principal is None:
+            return
+        self.context.principal = principal
         await super().handle_connection_init(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.tasks:
+            if refusal := self.guard.operation_refusal():
+                error = _limit_error(refusal).formatted
+                await self.send_message({"type": "error", "id": message["id"], "payload": error})
+                return
+        await super().handle_start(message)
