@@ -1,0 +1,250 @@
+"""Fuzzing the GraphQL API with schemathesis, over real HTTP, with an ADMIN key.
+
+Every query and mutation field gets cases generated from the served schema (by
+introspection): positive ones (valid for the schema, literal arguments of every shape)
+and negative ones (arguments of the wrong type, missing or out of range). Each answer
+must be no 5xx, carry ``extensions.code`` on every error, and show no traceback, neither
+in the body nor in the server's log. The server runs the fake adapters, so mutations
+that deploy are real requests but nothing is built or released; IDs are drawn partly
+from rows that exist, so resolvers are reached beyond NOT_FOUND.
+
+The run is deterministic (``derandomize``) and bounded: CASES per field and mode, on
+SQLite and on PostgreSQL (which refuses what SQLite stores, such as NUL in text).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import graphql
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.graphql import nodes
+
+from app.types import Scope
+from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
+from tests.e2e.harness import Server, running_server
+from tests.e2e.queries import CREATE_APP, DEPLOY
+
+# Cases per field: positive ones reach the resolvers, negative ones only the validation.
+CASES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 10}
+DEADLINE = timedelta(seconds=5)  # one request; a slower answer is a finding of its own
+TRACEBACK = "Traceback (most recent call last)"
+CREATE_SERVER = 'mutation { createServer(name: "fuzz", maxConcurrentBuilds: 1) { id } }'
+
+
+@dataclass
+class Finding:
+    operation: str
+    mode: str
+    problem: str
+    query: str
+    status: int | None = None
+    body: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"--- {self.operation} ({self.mode}): {self.problem}\n"
+            f"query: {self.query}\nHTTP {self.status}: {self.body[:1500]}"
+        )
+
+
+class LogWatch(logging.Handler):
+    """The server's log records that carry a traceback or say ERROR, as they come."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.ERROR or TRACEBACK in record.getMessage():
+            self.records.append(record)
+
+    def take(self) -> list[str]:
+        taken, self.records = self.records, []
+        return [_describe(r) for r in taken]
+
+
+def _describe(record: logging.LogRecord) -> str:
+    text = f"{record.levelname} {record.name}: {record.getMessage()}"
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        text += f" [traceback of {exc.__class__.__name__}: {exc}]"
+    return text
+
+
+@contextmanager
+def watching_logs() -> Iterator[LogWatch]:
+    """Root and uvicorn (which does not propagate): where the server's errors are logged."""
+    watch = LogWatch()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
+    for logger in loggers:
+        logger.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        for logger in loggers:
+            logger.removeHandler(watch)
+
+
+def _probe(watch: LogWatch) -> None:
+    """The watch sees what the server logs: a resolver's masked error, uvicorn's 500."""
+    logging.getLogger("app.graphql.errors").error("probe", exc_info=ValueError("probe"))
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application")
+    logging.getLogger("app.graphql.errors").warning("a plain warning is not a finding")
+    assert len(watch.take()) == 2, "the log watch must see the server's errors"
+
+
+def _seed(server: Server) -> list[str]:
+    """Rows for the fuzzer's IDs to hit: an application with a finished deployment, a server."""
+    client = server.client(Scope.ADMIN)
+    app_id: str = client(CREATE_APP, input=GIT_APP(name="seed"))["createApplication"]["id"]
+    dep_id: str = client(DEPLOY, id=app_id)["deployApplication"]["id"]
+    wait_finished(client, dep_id)
+    server_id: str = client(CREATE_SERVER)["createServer"]["id"]
+    return [app_id, dep_id, server_id]
+
+
+def _register_scalars(ids: list[str]) -> None:
+    """Strategies for the scalars schemathesis does not know, and IDs that sometimes exist."""
+    json_values = st.recursive(
+        st.one_of(
+            st.text(max_size=20).map(nodes.String),
+            st.integers(-(2**31), 2**31 - 1).map(nodes.Int),
+            st.booleans().map(nodes.Boolean),
+            st.just(nodes.Null),
+        ),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3).map(nodes.List),
+            st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), inner, max_size=3).map(
+                lambda d: nodes.Object([_field(k, v) for k, v in d.items()])
+            ),
+        ),
+        max_leaves=6,
+    )
+    schemathesis.graphql.scalar("JSON", json_values)
+    schemathesis.graphql.scalar("Upload", st.text(max_size=20).map(nodes.String))
+    schemathesis.graphql.scalar("ID", st.one_of(st.sampled_from(ids), st.text()).map(nodes.String))
+
+
+def _field(name: str, value: graphql.ValueNode) -> graphql.ObjectFieldNode:
+    return graphql.ObjectFieldNode(name=graphql.NameNode(value=name), value=value)
+
+
+def _problems(status: int, text: str) -> list[str]:
+    """What is wrong with one answer, by the rules above (empty when it is fine)."""
+    if status >= 500:
+        return [f"HTTP {status}"]
+    if TRACEBACK in text or 'File "/' in text:
+        return ["traceback text in the response"]
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return [] if status >= 400 else ["a 2xx answer that is not JSON"]
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not errors:
+        return []
+    uncoded = [e for e in errors if not (e.get("extensions") or {}).get("code")]
+    return [f"error without extensions.code: {e.get('message')!r}" for e in uncoded[:3]]
+
+
+class Fuzzer:
+    """Sends CASES[mode] generated cases per field and mode, and keeps what is wrong with each."""
+
+    def __init__(self, session: requests.Session, base_url: str, watch: LogWatch) -> None:
+        self.session, self.base_url, self.watch = session, base_url, watch
+        self.sent = 0
+        self.findings: list[Finding] = []
+
+    def run(self, schema: Any) -> None:
+        for result in schema.get_all_operations():
+            for mode in CASES:
+                self._operation(result.ok(), mode)
+
+    def _operation(self, operation: Any, mode: GenerationMode) -> None:
+        @settings(
+            max_examples=CASES[mode],
+            derandomize=True,
+            database=None,
+            deadline=DEADLINE,
+            phases=[Phase.explicit, Phase.generate],  # no shrinking: every case is recorded
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def one(case: Any) -> None:
+            self._send(operation.label, mode, case)
+
+        try:
+            one()
+        except Exception as exc:  # a deadline or a generation failure: still a finding
+            self.findings.append(Finding(operation.label, mode.value, repr(exc)[:500], "?"))
+
+    def _send(self, label: str, mode: GenerationMode, case: Any) -> None:
+        self.sent += 1
+        response = case.call(base_url=self.base_url, session=self.session, timeout=30)
+        text = response.content.decode("utf-8", "replace")
+        problems = _problems(response.status_code, text)
+        problems += [f"server log: {line}" for line in self.watch.take()]
+        self.findings.extend(
+            Finding(label, mode.value, p, case.body, response.status_code, text) for p in problems
+        )
+
+
+def _summary(findings: list[Finding]) -> str:
+    """One example of each kind of finding (the kind: its field, mode and problem, with the
+    values that differ from case to case left out), most frequent first."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        kind = re.sub(r"(\d[\d.e+-]*|'[^']*'|\"[^\"]*\")", "…", finding.problem)
+        groups.setdefault((finding.operation, finding.mode, kind), []).append(finding)
+    ranked = sorted(groups.values(), key=len, reverse=True)
+    parts = [f"{len(findings)} findings of {len(groups)} kinds:"]
+    parts += [f"[{len(group)}x] {group[0]}" for group in ranked[:60]]
+    return "\n".join(parts)
+
+
+def test_fuzzed_queries_and_mutations_get_coded_answers_and_no_traceback(
+    database_url: str, fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    began = time.monotonic()
+    with (
+        running_server(tmp_path / "data", fakes.adapters, database_url=database_url) as server,
+        watching_logs() as watch,
+    ):
+        _probe(watch)
+        _register_scalars(_seed(server))
+        key = server.key(Scope.ADMIN)
+        schema = schemathesis.graphql.from_url(server.url, headers={"x-api-key": key})
+        with requests.Session() as session:
+            session.headers["x-api-key"] = key
+            fuzzer = Fuzzer(session, server.url, watch)
+            fuzzer.run(schema)
+            sent, findings = fuzzer.sent, fuzzer.findings
+        ping = time.monotonic()
+        health = httpx.get(server.url.replace("/graphql", "/healthz"), timeout=5)
+        ping_s = time.monotonic() - ping
+    took = time.monotonic() - began
+    with capsys.disabled():
+        print(
+            f"\nfuzz ({database_url.split(':', 1)[0]}): {sent} cases over "
+            f"{len(list(schema.get_all_operations()))} fields in {took:.1f}s; "
+            f"{len(findings)} finding(s); /healthz after: {health.status_code} in "
+            f"{ping_s * 1000:.0f} ms"
+        )
+    assert health.status_code == 200 and ping_s < 1, "the server still answers at once"
+    assert not findings, _summary(findings)
+    assert sent >= sum(CASES.values()), "the fuzzer ran"
