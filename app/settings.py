@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     webhook_retention_days: float = Field(
         default=30.0, gt=0, description="days a handled webhook delivery id is remembered"
     )
+    block_private_sources: bool = Field(
+        default=False,
+        description="refuse git repositories and submodules whose host resolves to a loopback, "
+        "private, link-local (cloud metadata) or other non-public address; on in production",
+    )
     ws_compression: bool = Field(
         default=False,
         description="permessage-deflate on WebSockets: less traffic, but each follower's "

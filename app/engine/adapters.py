@@ -14,7 +14,7 @@ def real_adapters(settings: Settings) -> Adapters:
     """Connects to the Docker engine (raises Unavailable when it does not answer)."""
     client = docker_client(settings.docker_host)
     return Adapters(
-        git=GitPythonClient(),
+        git=GitPythonClient(block_private=settings.block_private_sources),
         builders={bt: builder_for(bt, docker_client=client) for bt in BUILDERS},
         runtime=SwarmRuntime(client, probe_host=settings.health_probe_host),
     )

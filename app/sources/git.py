@@ -27,6 +27,7 @@ import git
 from app.errors import BadInput, SourceError, SourceNetworkError
 from app.masking import Masker
 from app.processes import killed_on_cancel
+from app.sources.addresses import endpoint, pin_config, relative_escapes, resolve_public
 from app.sources.base import FetchResult
 from app.sources.ssh import SshSession, host_key_problem
 from app.sources.validate import (
@@ -68,6 +69,19 @@ _NETWORK = re.compile(
     r"returned error: 5\d\d|SSL_ERROR_SYSCALL|"
     r"Temporary failure in name resolution",
     re.IGNORECASE,
+)
+# failures that would tell a refused port from a filtered one or a non-git service: one
+# message for all of them, so that a repository URL cannot be used to map ports
+_CONNECT = re.compile(
+    r"Failed to connect|Connection (refused|timed out|reset)|Operation timed out|"
+    r"No route to host|Network is unreachable|Connection closed by|Empty reply from server|"
+    r"Recv failure|kex_exchange_identification|Connection to \S+ closed|HTTP/0\.9|"
+    r"SSL_ERROR_SYSCALL",
+    re.IGNORECASE,
+)
+UNREACHABLE = (
+    "could not connect to the repository server, or it broke the connection off "
+    "(check the URL's host and port, and that it serves git)"
 )
 
 
@@ -168,10 +182,16 @@ def submodule_command(dest: Path) -> list[str]:
             "--depth", "1", "--progress"]  # fmt: skip
 
 
-def clone_env(target: CloneTarget, *, ssh_command: str | None = None) -> dict[str, str]:
-    """Environment for the git process: no prompts, allowed protocols, credentials."""
+def clone_env(
+    target: CloneTarget,
+    *,
+    ssh_command: str | None = None,
+    extra: list[tuple[str, str]] | None = None,
+) -> dict[str, str]:
+    """Environment for the git process: no prompts, allowed protocols, credentials, and
+    ``extra`` config (the pinned address of a checked host)."""
     protocols = (*ALLOWED_PROTOCOLS, "file") if target.is_file else ALLOWED_PROTOCOLS
-    config: list[tuple[str, str]] = [("protocol.allow", "never")]
+    config: list[tuple[str, str]] = [("protocol.allow", "never"), *(extra or [])]
     config += [(f"protocol.{name}.allow", "always") for name in protocols]
     config += [("credential.helper", ""), ("core.askPass", "")]
     header = target.auth_header()
@@ -190,10 +210,14 @@ def clone_env(target: CloneTarget, *, ssh_command: str | None = None) -> dict[st
 
 
 class GitPythonClient:
-    """Fetches with the git CLI (through GitPython) and streams its progress."""
+    """Fetches with the git CLI (through GitPython) and streams its progress.
 
-    def __init__(self) -> None:
+    ``block_private`` (``SLIPWAY_BLOCK_PRIVATE_SOURCES``): refuse repository and submodule
+    hosts that resolve to non-public addresses (see :mod:`app.sources.addresses`)."""
+
+    def __init__(self, *, block_private: bool = False) -> None:
         self._git = git.Git()
+        self._block_private = block_private
 
     def clone(
         self, spec: GitSourceSpec, dest: Path, *, log: LogFn, cancel: CancelToken
@@ -203,11 +227,14 @@ class GitPythonClient:
         mask = Masker([*target.secrets(), spec.ssh_key])
         cancel.check()
         existed = _check_destination(dest)
+        pinned = self._checked_host(target)
         log(f"Cloning {target.describe}", stream=LogStream.SYSTEM)
         try:
             with SshSession(key=spec.ssh_key, known_hosts=spec.known_hosts) as ssh:
-                env = clone_env(target, ssh_command=ssh.command())
-                job = _Job(self._git, target, dest.absolute(), env, log, mask, cancel)
+                env = clone_env(target, ssh_command=ssh.command(), extra=pinned)
+                job = _Job(
+                    self._git, target, dest.absolute(), env, log, mask, cancel, self._block_private
+                )
                 sha = job.fetch()
                 if spec.submodules:
                     job.update_submodules()
@@ -218,6 +245,13 @@ class GitPythonClient:
         if recorded:
             log("Recorded the server's SSH host key (trust on first use)", stream=LogStream.SYSTEM)
         return _checked_out(dest, sha, log=log, mask=mask, known_hosts=recorded)
+
+    def _checked_host(self, target: CloneTarget) -> list[tuple[str, str]]:
+        """With blocking on: the repository host's public addresses, pinned; else nothing."""
+        found = endpoint(target.url) if self._block_private else None
+        if found is None:
+            return []
+        return pin_config(found, resolve_public(found))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +279,7 @@ class _Job:
     log: LogFn
     mask: Masker
     cancel: CancelToken
+    block_private: bool = False
 
     def fetch(self) -> str:
         """Fetch and check out what the target names; return the commit checked out."""
@@ -315,7 +350,19 @@ class _Job:
                 urls.append(validate_submodule_url(url, parent=self.target.url))
             except BadInput as exc:  # the repository's content, not the user's input
                 raise SourceError(f"refusing {name.removesuffix('.url')}: {exc}") from exc
+            if self.block_private:
+                self.check_submodule_host(name.removesuffix(".url"), url)
         return urls
+
+    def check_submodule_host(self, name: str, url: str) -> None:
+        """A submodule may not reach a non-public host either (blocking on)."""
+        if url.startswith(("./", "../")):
+            if relative_escapes(url, parent=self.target.url):
+                raise SourceError(f"refusing {name}: its relative URL leaves the repository's host")
+            return
+        found = endpoint(url)
+        if found is not None:
+            resolve_public(found, "submodule")
 
     def resolve(self, rev: str) -> str | None:
         """The full id of commit ``rev`` in the checkout, or None if it is not there."""
@@ -337,6 +384,8 @@ class _Job:
         summary = _summarise(failed)
         if _MISSING_REF.search(summary):
             summary = f"{self.target.ref_name} not found ({summary})"
+        elif _CONNECT.search(failed.text) and "Permission denied" not in failed.text:
+            summary = UNREACHABLE
         kind = SourceNetworkError if _NETWORK.search(failed.text) else SourceError
         return kind(prefix + self.mask(summary))
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Collection, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from app.errors import BadInput
+from app.errors import BadInput, Forbidden
+from app.types import Scope
 
 URL_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
 CREDENTIAL_SCHEMES = frozenset({"https", "http"})
@@ -218,3 +221,22 @@ def validate_submodule_url(url: str, *, parent: str) -> str:
             f"submodule URL scheme must be one of {', '.join(sorted(allowed))}, got {url!r}"
         )
     return url
+
+
+def is_local_repository(url: str | None) -> bool:
+    return bool(url) and str(url).lower().startswith("file:")
+
+
+def check_local_source(
+    cols: Mapping[str, Any], *, current_repository: str | None, scopes: Collection[Scope]
+) -> None:
+    """A ``file://`` repository reads this server's own disk (and lets its ``.gitmodules``
+    name more of it): setting one, or turning on submodules of one, needs ADMIN."""
+    if Scope.ADMIN in scopes or not ("repository" in cols or cols.get("submodules")):
+        return
+    repository = cols.get("repository") or current_repository
+    if is_local_repository(repository):
+        raise Forbidden(
+            "a file:// repository reads this server's own disk: only an ADMIN key may set one "
+            "or turn on its submodules; use an http(s), ssh or git URL"
+        )

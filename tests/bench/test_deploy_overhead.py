@@ -76,7 +76,8 @@ class ApiDeployer:
             "ports": ports,
             "command": list(HTTPD),
         }
-        self.app_id = self.client(CREATE_APP, input=app)["createApplication"]["id"]
+        admin = server.client(Scope.ADMIN)  # a file:// repository needs ADMIN to set
+        self.app_id = admin(CREATE_APP, input=app)["createApplication"]["id"]
         self.last_id = ""
 
     def deploy(self) -> tuple[float, dict[str, float]]:

@@ -107,10 +107,11 @@ def test_a_tag_or_another_branch_can_be_deployed_by_name(
     next_sha = subprocess.run(
         ["git", "-C", str(work), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    client = real_git_server.client(Scope.DEPLOY)
-    app_id = client(CREATE_APP, input=GIT_APP(repository=f"file://{remote.bare}"))[
+    admin = real_git_server.client(Scope.ADMIN)  # a file:// repository needs ADMIN to set
+    app_id = admin(CREATE_APP, input=GIT_APP(repository=f"file://{remote.bare}"))[
         "createApplication"
     ]["id"]
+    client = real_git_server.client(Scope.DEPLOY)  # deploying it needs only DEPLOY
     for variables, sha in (({"tag": "v1"}, remote.tag_sha), ({"branch": "next"}, next_sha)):
         dep = client(DEPLOY_REF, id=app_id, **variables)["deployApplication"]
         done = wait_finished(client, dep["id"])

@@ -21,6 +21,7 @@ from app.graphql.applications.types import Application
 from app.graphql.applications.webhook import new_webhook_secret, store_webhook_secret
 from app.graphql.context import Info
 from app.graphql.permissions import CanDeploy
+from app.sources.validate import check_local_source
 from app.types import SourceType
 
 
@@ -46,6 +47,11 @@ def _update(session: Session, app_id: str, cols: dict[str, Any]) -> Any:
     return row
 
 
+def _repository_of(session: Session, app_id: str) -> str | None:
+    repository: str | None = applications.require(session, app_id).repository
+    return repository
+
+
 def _delete(session: Session, app_id: str) -> str:
     row = applications.require(session, app_id)
     if any(d.application_id == app_id for d in deployments.active(session)):
@@ -62,6 +68,7 @@ class ApplicationMutations:
         source = SourceType(input.source_type)
         cols = settings_columns(input, state.cipher)
         check_source(source, cols)
+        check_local_source(cols, current_repository=None, scopes=info.context.who().scopes)
         cols |= {
             "name": check_name(input.name),
             "app_name": new_app_name(input.name, input.app_name),
@@ -77,6 +84,9 @@ class ApplicationMutations:
         cols = settings_columns(input, info.context.state.cipher)
         if input.name is not None:
             cols["name"] = check_name(input.name)
+        if "repository" in cols or cols.get("submodules"):  # file:// needs ADMIN
+            current = await info.context.db(_repository_of, str(id))
+            check_local_source(cols, current_repository=current, scopes=info.context.who().scopes)
         row = await info.context.db(_update, str(id), cols)
         return Application.from_row(row)
 
