@@ -400,3 +400,22 @@ def test_old_delivery_records_are_pruned(env: Env) -> None:
     with env.db.session() as session:
         assert webhooks.prune(session, older_than_days=3) == 0
         assert webhooks.prune(session, older_than_days=1) == 1
+
+
+def test_a_body_is_remembered_for_the_retention_window_only(env: Env) -> None:
+    from datetime import timedelta
+
+    from app.db.base import utcnow
+    from app.engine.retention import prune_all
+
+    app_id = env.app()
+    payload = push("github", sha=SHA)
+    assert env.send(app_id, payload, delivery="first").status == 202
+    assert env.send(app_id, payload, delivery="second").body["outcome"] == "duplicate"
+    with env.db.session() as session:
+        [row] = session.scalars(select(WebhookDelivery)).all()
+        assert row.body_sha256 is not None and len(row.body_sha256) == 64
+        row.received_at = utcnow() - timedelta(days=40)
+    prune_all(env.db, None, default_keep=50, webhook_days=30)
+    assert env.rows(WebhookDelivery) == [], "the body's hash goes with its delivery id"
+    assert env.send(app_id, payload, delivery="third").status == 202
