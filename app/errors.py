@@ -2,6 +2,7 @@
 
     SlipwayError                      code            raised for
     ├── BadInput                      BAD_USER_INPUT  input that cannot be accepted
+    │   └── TooComplex                QUERY_TOO_COMPLEX a document over the depth or cost limit
     ├── NotFound                      NOT_FOUND       an id that names nothing
     ├── Conflict                      CONFLICT        a state that forbids the operation
     ├── Unauthenticated               UNAUTHENTICATED no or unknown API key
@@ -34,6 +35,12 @@ class SlipwayError(Exception):
 
 class BadInput(SlipwayError):
     code = "BAD_USER_INPUT"
+
+
+class TooComplex(BadInput):
+    """A document asks for more work than the server allows (depth or cost), before it runs."""
+
+    code = "QUERY_TOO_COMPLEX"
 
 
 class NotFound(SlipwayError):

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     ws_recheck_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-checks of an open WebSocket's key"
     )
+    max_query_depth: int = Field(
+        default=10, ge=1, description="nested selections a GraphQL operation may have"
+    )
+    max_query_cost: int = Field(
+        default=100_000,
+        ge=1,
+        description="fields a GraphQL operation may resolve, counting each once per object "
+        "(lists multiply by their first/limit); more is refused before it runs",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -12,6 +12,7 @@ from app.errors import SlipwayError
 from app.graphql.api_keys.mutations import ApiKeyMutations
 from app.graphql.applications.mutations import ApplicationMutations
 from app.graphql.applications.queries import ApplicationQueries
+from app.graphql.cost import QueryCostLimiter
 from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
@@ -53,6 +54,7 @@ def build_schema() -> strawberry.Schema:
             error_masking,
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            QueryCostLimiter,  # depth and cost, with the variables' values, before execution
         ],
         execution_context_class=SharingExecutionContext,
     )
