@@ -55,6 +55,33 @@ def page(
     return rows[:first], len(rows) > first
 
 
+def pages(
+    session: Session, *, application_ids: Sequence[str], first: int, after: str | None
+) -> dict[str, tuple[Sequence[Deployment], bool]]:
+    """``page`` of each application, in one statement: its newest ``first`` after ``after``.
+
+    ROW_NUMBER() per application (SQLite and PostgreSQL both have it) keeps ``first + 1``
+    rows of each, so ``has_next`` means what it means for one ``page``.
+    """
+    rank = (
+        func.row_number()
+        .over(partition_by=Deployment.application_id, order_by=Deployment.id.desc())
+        .label("rank")
+    )
+    inner = select(Deployment, rank).where(Deployment.application_id.in_(application_ids))
+    if after:
+        inner = inner.where(Deployment.id < after)
+    ranked = inner.subquery()
+    row = aliased(Deployment, ranked)
+    query = (
+        select(row).where(ranked.c.rank <= first + 1).order_by(row.application_id, row.id.desc())
+    )
+    found: dict[str, list[Deployment]] = {app_id: [] for app_id in application_ids}
+    for dep in session.scalars(query):
+        found[dep.application_id].append(dep)
+    return {app_id: (rows[:first], len(rows) > first) for app_id, rows in found.items()}
+
+
 def active(session: Session, *, server_id: str | None = None) -> Sequence[Deployment]:
     """QUEUED and RUNNING deployments, oldest first."""
     query = select(Deployment).where(Deployment.status.in_(ACTIVE)).order_by(Deployment.id)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.db.models import Application as ApplicationRow
-from app.db.repos import deployments
 from app.graphql.context import Info
+from app.graphql.deployments.loaders import application_deployments_loader
 from app.graphql.enums import (
     ApplicationStatus,
     BuildType,
@@ -102,13 +102,8 @@ class Application:
     ) -> Connection[Annotated[Deployment, strawberry.lazy("app.graphql.deployments.types")]]:
         from app.graphql.deployments.types import Deployment
 
-        rows, more = await info.context.db(
-            deployments.page,
-            application_id=str(self.id),
-            statuses=None,
-            first=check_first(first, 20),
-            after=decode_cursor(after),
-        )
+        key = (str(self.id), check_first(first, 20), decode_cursor(after))
+        rows, more = await application_deployments_loader(info.context).load(key)
         return connection(rows, more, Deployment.from_row, lambda r: r.id)
 
     @classmethod

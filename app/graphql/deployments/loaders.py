@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
-from app.db.models import Application, DeploymentEvent
+from app.db.models import Application, Deployment, DeploymentEvent
 from app.db.repos import applications, deployments, events
 from app.graphql.context import Context
 
@@ -34,3 +35,33 @@ def events_loader(ctx: Context) -> DataLoader[str, list[DeploymentEvent]]:
         return [found.get(i, []) for i in ids]
 
     return ctx.loader("events", lambda: DataLoader(load_fn=load))
+
+
+PageKey = tuple[str, int, str | None]  # application id, first, after (a decoded cursor)
+Page = tuple[Sequence[Deployment], bool]
+
+
+def application_deployments_loader(ctx: Context) -> DataLoader[PageKey, Page]:
+    """``Application.deployments`` of every application in a list: one statement per page
+    shape (first, after), whatever the number of applications."""
+
+    def load_all(session: Session, keys: Sequence[PageKey]) -> list[Page]:
+        shapes: dict[tuple[int, str | None], list[str]] = {}
+        for app_id, first, after in keys:
+            shapes.setdefault((first, after), []).append(app_id)
+        found: dict[PageKey, Page] = {}
+        for (first, after), app_ids in shapes.items():
+            if len(app_ids) == 1:  # one application: the plain page, which LIMIT bounds
+                page = deployments.page(
+                    session, application_id=app_ids[0], statuses=None, first=first, after=after
+                )
+                found[(app_ids[0], first, after)] = page
+                continue
+            many = deployments.pages(session, application_ids=app_ids, first=first, after=after)
+            found.update({(app_id, first, after): p for app_id, p in many.items()})
+        return [found[key] for key in keys]
+
+    async def load(keys: Sequence[PageKey]) -> list[Page]:
+        return await ctx.db(load_all, keys)
+
+    return ctx.loader("application_deployments", lambda: DataLoader(load_fn=load))
