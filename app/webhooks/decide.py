@@ -144,7 +144,8 @@ def _pull_request(app: AppSettings, event: WebhookEvent) -> Decision:
     return Decision(
         Action.OPEN_PREVIEW,
         "deployed",
-        f"pull request #{pr.number} {pr.action.value}",
+        f"pull request #{pr.number} {pr.action.value}"
+        + ("" if pr.same_repository else " (from a fork: previewEnv only, no credentials)"),
         trigger=DeploymentTrigger.PULL_REQUEST,
         sha=full_sha(pr.head_sha),
         ref=pr.head_ref,

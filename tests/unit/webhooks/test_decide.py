@@ -244,6 +244,7 @@ def test_a_fork_pull_request_is_not_built_unless_forks_are_allowed(
     assert "fork" in d.reason and "previewAllowForks" in d.reason
     allowed = decide(App(preview_enabled=True, preview_allow_forks=True), fork, provider="github")
     assert allowed.action is Action.OPEN_PREVIEW and allowed.fork
+    assert "from a fork" in allowed.reason
     own = decide(App(preview_enabled=True), pr_event(action), provider="github")
     assert own.action is Action.OPEN_PREVIEW and not own.fork
 
