@@ -1,12 +1,19 @@
-"""``slipway serve | worker | migrate | export-schema | api-key create``."""
+"""``slipway serve | worker | migrate | export-schema | api-key create | list | revoke``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
 import sys
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.db.session import Database
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -49,21 +56,96 @@ def _export_schema(_: Settings, __: argparse.Namespace) -> int:
     return 0
 
 
-def _api_key_create(settings: Settings, args: argparse.Namespace) -> int:
+def _duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``12h``, ``30d``, ``2w``."""
+    match = re.fullmatch(r"([1-9][0-9]{0,5})([smhdw])", text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30d, 12h or 15m, got {text!r}")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    return timedelta(**{unit[match[2]]: int(match[1])})
+
+
+def _keys_db(settings: Settings) -> Database:
     from app.db.migrate import upgrade
-    from app.db.repos import api_keys
     from app.db.session import Database
-    from app.types import Scope
 
     upgrade(settings.effective_database_url)
-    db = Database(settings.effective_database_url)
+    return Database(settings.effective_database_url)
+
+
+def _api_key_create(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.base import utcnow
+    from app.db.repos import api_keys
+    from app.types import Scope
+
+    expires = utcnow() + args.expires_in if args.expires_in else None
+    db = _keys_db(settings)
     with db.session() as session:
         row, secret = api_keys.create(
-            session, name=args.name, scopes=[Scope(s) for s in args.scope]
+            session, name=args.name, scopes=[Scope(s) for s in args.scope], expires_at=expires
         )
-    sys.stderr.write(f"created API key {row.name!r} ({row.scopes}); it is shown this once:\n")
+    until = f", expires {_when(row.expires_at)}" if row.expires_at else ""
+    sys.stderr.write(
+        f"created API key {row.name!r} ({row.scopes}{until}); it is shown this once:\n"
+    )
     sys.stdout.write(secret + "\n")
+    db.dispose()
     return 0
+
+
+def _api_key_list(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.base import utcnow
+    from app.db.repos import api_keys
+
+    db = _keys_db(settings)
+    with db.session() as session:
+        rows, now = api_keys.list_all(session), utcnow()
+    db.dispose()
+    table = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "scopes": r.scopes,
+            "prefix": r.prefix,
+            "created": _when(r.created_at),
+            "lastUsed": _when(r.last_used_at),
+            "expires": _when(r.expires_at),
+            "state": "revoked" if r.revoked_at else "active" if r.usable(now) else "expired",
+        }
+        for r in rows
+    ]
+    if args.json:
+        sys.stdout.write(json.dumps(table, indent=2) + "\n")
+        return 0
+    columns = ["id", "name", "scopes", "prefix", "created", "lastUsed", "expires", "state"]
+    widths = {c: max([len(c), *(len(str(t[c])) for t in table)]) for c in columns}
+    for line in [dict(zip(columns, columns, strict=True)), *table]:
+        sys.stdout.write("  ".join(str(line[c]).ljust(widths[c]) for c in columns).rstrip() + "\n")
+    return 0
+
+
+def _api_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.repos import api_keys
+    from app.errors import NotFound
+
+    db = _keys_db(settings)
+    try:
+        with db.session(locking=True) as session:
+            revoked = api_keys.revoke(session, args.id, keep_last_admin=False)
+            admins = api_keys.usable_admin_count(session)
+    except NotFound as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    finally:
+        db.dispose()
+    sys.stderr.write(f"API key {args.id} {'revoked' if revoked else 'was already revoked'}\n")
+    if admins == 0:
+        sys.stderr.write("no usable ADMIN key is left: `slipway api-key create` makes one\n")
+    return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,7 +166,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--scope", action="append", required=True, choices=["READ", "DEPLOY", "ADMIN"]
     )
+    create.add_argument(
+        "--expires-in", type=_duration, default=None, help="e.g. 30d, 12h, 2w (default: never)"
+    )
     create.set_defaults(fn=_api_key_create)
+    listing = keys.add_parser("list", help="every key: id, name, scopes, prefix, dates, state")
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.set_defaults(fn=_api_key_list)
+    revoke = keys.add_parser("revoke", help="refuse a key from its next request on")
+    revoke.add_argument("id")
+    revoke.set_defaults(fn=_api_key_revoke)
     return p
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import Unavailable
+from app.filemodes import private_file, sqlite_file
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,6 +48,8 @@ def _postgres_timeouts(stall_timeout: float) -> Any:
 
 def make_engine(url: str, *, stall_timeout: float | None = None) -> Engine:
     if url.startswith("sqlite"):
+        if (path := sqlite_file(url)) is not None:
+            private_file(path)  # 0600 before SQLite creates it; -wal/-shm inherit the mode
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

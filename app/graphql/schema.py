@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from app.errors import SlipwayError
 from app.graphql.api_keys.mutations import ApiKeyMutations
+from app.graphql.api_keys.queries import ApiKeyQueries
 from app.graphql.applications.mutations import ApplicationMutations
 from app.graphql.applications.queries import ApplicationQueries
 from app.graphql.cost import QueryCostLimiter
@@ -21,7 +22,9 @@ from app.graphql.servers.mutations import ServerMutations
 from app.graphql.servers.queries import ServerQueries
 from app.graphql.sharing import SharingExecutionContext
 
-Query = merge_types("Query", (ApplicationQueries, DeploymentQueries, ServerQueries))
+Query = merge_types(
+    "Query", (ApplicationQueries, DeploymentQueries, ServerQueries, ApiKeyQueries)
+)
 Mutation = merge_types(
     "Mutation", (ApplicationMutations, DeploymentMutations, ApiKeyMutations, ServerMutations)
 )

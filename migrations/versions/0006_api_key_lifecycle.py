@@ -15,8 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # last_used_at and revoked_at exist since 0001; a key may now also expire.
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('expires_at', sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.drop_column('expires_at')
