@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         default=20, ge=1, description="WebSockets from one address still waiting for init"
     )
     ws_max_subscriptions: int = Field(
-        default=2000, ge=1, description="running WebSocket operations per serve process"
+        default=1000, ge=1, description="running WebSocket operations per serve process"
     )
     ws_max_subscriptions_per_key: int = Field(
         default=200, ge=1, description="running WebSocket operations per API key, per process"
