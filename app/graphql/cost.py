@@ -7,7 +7,10 @@ default); the ``edges`` of a connection take the ``first`` of the field that ret
 connection; an introspection list is as long as the schema's lists of that kind are on
 average (graphql-core's MaxIntrospectionDepthRule already refuses nesting them); any other
 list of objects counts ``DEFAULT_LIST_SIZE``. Fragments count wherever they are spread,
-each measured once per page size, so measuring stays linear in the document.
+each measured once per page size, so measuring stays linear in the document. Fields under
+``@skip``/``@include`` count as if included, and a field selected twice counts twice:
+the figure is an upper bound. ``QueryCostLimiter`` measures in ``on_execute``, after
+validation, where the variables are known; a subscription is measured once, per event.
 
 The depth is the number of nested selections, without ``ofType`` (GraphiQL's
 introspection query follows type wrappers seven deep; the schema's wrappers bound that
