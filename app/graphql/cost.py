@@ -10,7 +10,7 @@ list of objects counts ``DEFAULT_LIST_SIZE``. Fragments count wherever they are 
 each measured once per page size, so measuring stays linear in the document. Fields under
 ``@skip``/``@include`` count as if included, and a field selected twice counts twice:
 the figure is an upper bound. ``QueryCostLimiter`` measures in ``on_execute``, after
-validation, where the variables are known; a subscription is measured once, per event.
+validation, where the variables are known; a subscription once, as the cost of one event.
 
 The depth is the number of nested selections, without ``ofType`` (GraphiQL's
 introspection query follows type wrappers seven deep; the schema's wrappers bound that
