@@ -16,6 +16,7 @@ from app.errors import BadInput
 from app.graphql.context import Info
 from app.graphql.deployments.drops import accept_drop
 from app.graphql.deployments.types import Deployment
+from app.graphql.limits import check_description, check_title
 from app.graphql.permissions import CanDeploy
 from app.queue.submit import SourceOverride, submit
 from app.sources.validate import validate_commit_sha, validate_ref
@@ -37,6 +38,7 @@ async def _submit(
     source: SourceOverride | None = None,
 ) -> Deployment:
     state = info.context.state
+    title, description = check_title(title), check_description(description)
     result = await run_in_threadpool(
         lambda: submit(
             settings=state.settings,

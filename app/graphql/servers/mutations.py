@@ -9,6 +9,7 @@ from app.db.models import Server as ServerRow
 from app.db.repos import servers
 from app.errors import BadInput
 from app.graphql.context import Info
+from app.graphql.limits import check_display_name
 from app.graphql.permissions import IsAdmin
 from app.graphql.servers.types import Server
 
@@ -32,9 +33,7 @@ def _set_limit(session: Session, server_id: str, limit: int) -> ServerRow:
 class ServerMutations:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_server(self, info: Info, name: str, max_concurrent_builds: int = 1) -> Server:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise BadInput("name must be 1 to 100 characters")
+        name = check_display_name(name)
         row = await info.context.db(
             servers.create, name=name, max_concurrent_builds=_check_limit(max_concurrent_builds)
         )
