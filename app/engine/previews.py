@@ -47,10 +47,13 @@ _COPIED = (
     "docker_image",
     "registry_username",
     "registry_password_enc",
+    "registry_host",
     "build_type",
     "dockerfile",
     "context_path",
     "build_args",
+    "build_args_enc",
+    "build_arg_keys",
     "cpu_limit",
     "memory_limit",
     "health_check_command",
@@ -70,7 +73,10 @@ _WITHHELD_FROM_FORKS: dict[str, Any] = {
     "ssh_key_enc": None,
     "registry_username": None,
     "registry_password_enc": None,
+    "registry_host": None,
     "build_args": {},
+    "build_args_enc": None,
+    "build_arg_keys": [],
 }
 
 

@@ -26,7 +26,11 @@ class Application(IdMixin, Base):
     build_type: Mapped[str] = mapped_column(String(32), default="DOCKERFILE")
     dockerfile: Mapped[str] = mapped_column(String(500), default="Dockerfile")
     context_path: Mapped[str] = mapped_column(String(500), default=".")
+    # build arguments are secrets like env: values encrypted, names for display; the clear
+    # ``build_args`` of rows older than 0004 is moved into ``build_args_enc`` on first use
     build_args: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    build_args_enc: Mapped[str | None] = mapped_column(Text)
+    build_arg_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     env_enc: Mapped[str | None] = mapped_column(Text)  # encrypted {"KEY": "value"}
     env_keys: Mapped[list[str]] = mapped_column(JSON, default=list)  # names only, for display
     ports: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -50,6 +54,7 @@ class Application(IdMixin, Base):
     # registry credentials for a DOCKER source (pull) and pushes
     registry_username: Mapped[str | None] = mapped_column(String(200))
     registry_password_enc: Mapped[str | None] = mapped_column(Text)
+    registry_host: Mapped[str | None] = mapped_column(String(255))  # the credentials' registry
     # webhooks: what starts a deployment
     auto_deploy: Mapped[bool] = mapped_column(Boolean, default=True)
     trigger_type: Mapped[str] = mapped_column(String(8), default="PUSH")  # PUSH | TAG

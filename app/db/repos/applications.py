@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.crypto import Cipher
 from app.db.models import Application
 from app.errors import Conflict, NotFound
 
@@ -68,3 +69,22 @@ def deploy_timeouts(session: Session, ids: set[str]) -> dict[str, float | None]:
         select(Application.id, Application.deploy_timeout).where(Application.id.in_(ids))
     ).all()
     return {app_id: timeout for app_id, timeout in rows}
+
+
+def seal_build_args(app: Application, cipher: Cipher) -> None:
+    """Move clear build-arg values of a row older than migration 0004 into the encrypted
+    column (the migration has no key); a no-op for every row written since."""
+    if not app.build_args:
+        return
+    values = cipher.decrypt_json(app.build_args_enc, {})
+    merged = {**app.build_args, **(values if isinstance(values, dict) else {})}
+    app.build_args_enc = cipher.encrypt_json(merged)
+    app.build_arg_keys = sorted(merged)
+    app.build_args = {}
+
+
+def build_arg_values(app: Application, cipher: Cipher) -> dict[str, str]:
+    """The build arguments with their values (the clear column only for an unsealed row)."""
+    values = cipher.decrypt_json(app.build_args_enc, {})
+    merged = {**(app.build_args or {}), **(values if isinstance(values, dict) else {})}
+    return {str(k): str(v) for k, v in merged.items()}
