@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         description="fields a GraphQL operation may resolve, counting each once per object "
         "(lists multiply by their first/limit); more is refused before it runs",
     )
+    allowed_bind_prefixes: str = Field(
+        default="",
+        description="comma-separated host paths under which a DEPLOY key may bind-mount "
+        "(empty: only ADMIN keys bind host paths; the engine socket, /proc, /sys, /dev, /etc, "
+        "/boot, /root, /var/lib/docker and the data dir are refused for every key)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -103,6 +109,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'slipway.db').resolve()}"
+
+    @property
+    def bind_prefixes(self) -> tuple[str, ...]:
+        """``allowed_bind_prefixes`` as a tuple of paths."""
+        return tuple(p.strip() for p in self.allowed_bind_prefixes.split(",") if p.strip())
 
     @property
     def logs_dir(self) -> Path:

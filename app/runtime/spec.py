@@ -11,7 +11,8 @@ from typing import Any
 
 import docker.types as dt
 
-from app.errors import ReleaseError
+from app.errors import BadInput, ReleaseError
+from app.runtime.host_paths import ENGINE_SOCKETS, SYSTEM_PATHS, HostPathPolicy
 from app.types import HealthCheckSpec, MountSpec, PortSpec, PublishMode, ServiceSpec
 
 NANO = 1_000_000_000
@@ -20,6 +21,8 @@ RESTART_DELAY_S = 2
 UPDATE_MONITOR_S = 5
 ENDPOINT_MODES = ("vip", "dnsrr")
 MOUNT_TYPES = ("bind", "volume")
+# The last line of defence, whatever the engine layer checked: these never reach Swarm.
+_ALWAYS_REFUSED = HostPathPolicy(protected=(*ENGINE_SOCKETS, *SYSTEM_PATHS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +79,18 @@ def healthcheck(check: HealthCheckSpec) -> dt.Healthcheck:
 
 
 def mount(spec: MountSpec) -> dt.Mount:
-    """A bind mount or named volume."""
+    """A bind mount or named volume; never of the engine socket or a system path."""
     if spec.type not in MOUNT_TYPES:
         raise ReleaseError(
             f"mount {spec.target}: type must be one of {', '.join(MOUNT_TYPES)}, got {spec.type!r}"
         )
+    if spec.type == "bind":
+        try:
+            reason = _ALWAYS_REFUSED.refusal(spec.source)
+        except BadInput as exc:
+            raise ReleaseError(f"mount {spec.target}: {exc}") from exc
+        if reason:
+            raise ReleaseError(f"mount {spec.target}: {reason}")
     return dt.Mount(
         target=spec.target, source=spec.source, type=spec.type, read_only=spec.read_only
     )
