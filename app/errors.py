@@ -8,6 +8,7 @@
     ├── Unauthenticated               UNAUTHENTICATED no or unknown API key
     ├── Forbidden                     FORBIDDEN       key lacks the scope
     ├── Unavailable                   UNAVAILABLE     a backing service is down
+    ├── RateLimited                   RATE_LIMITED    too many failures; retry_after seconds
     └── PipelineError                 (deployment ERROR, never sent to a resolver)
         ├── SourceError               fetching the source failed
         ├── BuildError                building the image failed
@@ -61,6 +62,16 @@ class Forbidden(SlipwayError):
 
 class Unavailable(SlipwayError):
     code = "UNAVAILABLE"
+
+
+class RateLimited(SlipwayError):
+    """Answered before any work: HTTP 429 with Retry-After, or a refused WebSocket init."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PipelineError(SlipwayError):

@@ -6,19 +6,24 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
+from app.auth.throttle import AuthThrottle
 from app.crypto import Cipher, load_or_create_key
 from app.db.session import Database
 from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
 from app.engine.runner import Engine
+from app.errors import RateLimited
+from app.filemodes import secure_data_dir
 from app.graphql.context import AppState
 from app.graphql.schema import build_schema
 from app.graphql.view import SlipwayGraphQL
@@ -44,8 +49,27 @@ def server_config(
         port=port,
         ws="websockets-sansio",
         ws_per_message_deflate=settings.ws_compression,
+        ws_max_size=settings.ws_max_message_bytes,  # JSON-decoded before any key check
         log_level=log_level,
+        # The failure limit counts the peer address: X-Forwarded-For only from named proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
+
+
+async def rate_limited(conn: Request | WebSocket, exc: Exception) -> Response | None:
+    """RateLimited raised before any work: 429 with Retry-After, or a 4429 close."""
+    assert isinstance(exc, RateLimited)
+    if isinstance(conn, WebSocket):
+        await conn.close(code=4429, reason=str(exc)[:120])
+        return None
+    body = {"data": None, "errors": [{"message": str(exc), "extensions": exc.extensions}]}
+    headers = {"Retry-After": str(exc.retry_after)}
+    return JSONResponse(body, status_code=429, headers=headers)
+
+
+# Starlette calls one handler for HTTP and WebSocket scopes; its types name only one each.
+EXCEPTION_HANDLERS: dict[Any, Any] = {RateLimited: rate_limited}
 
 
 def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters) -> Starlette:
@@ -56,7 +80,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings)  # 0700 dirs, 0600 database files and secret.key
         db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
         hub = Hub(make_bus(settings))
         await hub.start()
@@ -67,6 +91,9 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             cipher=Cipher(load_or_create_key(settings)),
             hub=hub,
             queue=queue,
+            throttle=AuthThrottle(
+                limit=settings.auth_failure_limit, window=settings.auth_failure_window
+            ),
         )
         worker: Worker | None = None
         watchdog: Watchdog | None = None
@@ -108,4 +135,5 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
     )

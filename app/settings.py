@@ -101,6 +101,17 @@ class Settings(BaseSettings):
         "(empty: only ADMIN keys bind host paths; the engine socket, /proc, /sys, /dev, /etc, "
         "/boot, /root, /var/lib/docker and the data dir are refused for every key)",
     )
+    auth_failure_limit: int = Field(
+        default=10, ge=1, description="refused API keys from one address before it gets 429"
+    )
+    auth_failure_window: float = Field(
+        default=60.0, gt=0, description="seconds over which auth_failure_limit counts"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses whose X-Forwarded-For is believed (uvicorn forwarded_allow_ips; "
+        "empty: the peer address is the client's, as for the failure limit)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

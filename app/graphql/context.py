@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.keys import Principal
+from app.auth.throttle import AuthThrottle
 from app.crypto import Cipher
 from app.db.session import Database
 from app.errors import Unauthenticated
@@ -38,6 +39,7 @@ class AppState:
     queue: DeploymentQueue
     shared: SharedResults = field(default_factory=SharedResults)
     sockets: SocketRegistry = field(default_factory=SocketRegistry)  # open WebSockets
+    throttle: AuthThrottle = field(default_factory=AuthThrottle)  # failed-key limits
     runtime: Runtime | None = None  # the local engine, where this process also deploys
 
 

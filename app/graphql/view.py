@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import json
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from app.auth.keys import Principal, authenticate, key_from_headers
-from app.errors import Unauthenticated
+from app.auth.gate import admit
+from app.auth.keys import Principal, key_from_headers
 from app.graphql.context import AppState, Context
 from app.graphql.uploads import UploadRequestAdapter
 from app.graphql.websockets import LegacyWSHandler, TransportWSHandler
 
 
-async def _principal(state: AppState, key: str | None) -> Principal | None:
-    try:
-        return await run_in_threadpool(authenticate, state.db, key)
-    except Unauthenticated:
-        return None
+async def _principal(state: AppState, request: Request) -> Principal | None:
+    """None without a valid key; RateLimited (429, see app.main) while the peer address is
+    slowed for repeated refused keys."""
+    address = request.client.host if request.client else None
+    key = key_from_headers(request.headers)
+    return await admit(state.db, state.throttle, key=key, address=address)
 
 
 class SlipwayGraphQL(GraphQL[Context, None]):
@@ -47,5 +47,5 @@ class SlipwayGraphQL(GraphQL[Context, None]):
     ) -> Context:
         ctx = Context(state=self.state, request=request, response=response)
         if isinstance(request, Request):
-            ctx.principal = await _principal(self.state, key_from_headers(request.headers))
+            ctx.principal = await _principal(self.state, request)
         return ctx

@@ -19,6 +19,7 @@ from app.graphql.deployments.loaders import (
     queue_positions_loader,
 )
 from app.graphql.enums import DeploymentStatus, DeploymentTrigger, LogStream, QueueState
+from app.graphql.permissions import hidden_from_read
 from app.graphql.relay import Connection
 from app.logs.files import read_after
 
@@ -77,8 +78,15 @@ class Deployment:
     image_ref: str | None = strawberry.field(
         description="immutable reference of the image that was released"
     )
-    log_path: str
-    pid: int | None
+    log_path: str = strawberry.field(
+        graphql_type=str | None,  # the attribute is always the path; READ keys see null
+        description="the log file on the server; null for READ keys (a server path)",
+        extensions=hidden_from_read(),
+    )
+    pid: int | None = strawberry.field(
+        description="the process running it, while RUNNING; null for READ keys",
+        extensions=hidden_from_read(),
+    )
     server_id: strawberry.ID | None
     build_server_id: strawberry.ID | None
     created_at: datetime
