@@ -6,7 +6,9 @@ and negative ones (arguments of the wrong type, missing or out of range). Each a
 must be no 5xx, carry ``extensions.code`` on every error, and show no traceback, neither
 in the body nor in the server's log. The server runs the fake adapters, so mutations
 that deploy are real requests but nothing is built or released; IDs are drawn partly
-from rows that exist, so resolvers are reached beyond NOT_FOUND.
+from rows that exist, so resolvers are reached beyond NOT_FOUND. Every other case is sent
+with the top-level field's arguments as variables, whose values are coerced on another
+path than literals.
 
 The run is deterministic (``derandomize``) and bounded: CASES per field and mode, on
 SQLite and on PostgreSQL (which refuses what SQLite stores, such as NUL in text).
@@ -55,12 +57,14 @@ class Finding:
     query: str
     status: int | None = None
     body: str = ""
+    variables: dict[str, Any] | None = None
 
     def __str__(self) -> str:
-        return (
-            f"--- {self.operation} ({self.mode}): {self.problem}\n"
-            f"query: {self.query}\nHTTP {self.status}: {self.body[:1500]}"
-        )
+        sent = f"query: {self.query}"
+        if self.variables is not None:
+            sent += f"\nvariables: {json.dumps(self.variables)[:1500]}"
+        head = f"--- {self.operation} ({self.mode}): {self.problem}"
+        return f"{head}\n{sent}\nHTTP {self.status}: {self.body[:1500]}"
 
 
 class LogWatch(logging.Handler):
@@ -194,14 +198,67 @@ class Fuzzer:
             self.findings.append(Finding(operation.label, mode.value, repr(exc)[:500], "?"))
 
     def _send(self, label: str, mode: GenerationMode, case: Any) -> None:
+        """Every other case with its top-level arguments as variables: their values are
+        coerced on another path than literals (and issue 9 saw them answered as faults)."""
         self.sent += 1
-        response = case.call(base_url=self.base_url, session=self.session, timeout=30)
-        text = response.content.decode("utf-8", "replace")
-        problems = _problems(response.status_code, text)
+        schema = case.operation.schema.client_schema
+        moved = _as_variables(case.body, schema) if self.sent % 2 == 0 else None
+        if moved is not None:
+            query, variables = moved
+            payload = {"query": query, "variables": variables}
+            res = self.session.post(self.base_url, json=payload, timeout=30)
+            status, text = res.status_code, res.content.decode("utf-8", "replace")
+        else:
+            query, variables = case.body, None
+            response = case.call(base_url=self.base_url, session=self.session, timeout=30)
+            status, text = response.status_code, response.content.decode("utf-8", "replace")
+        problems = _problems(status, text)
         problems += [f"server log: {line}" for line in self.watch.take()]
         self.findings.extend(
-            Finding(label, mode.value, p, case.body, response.status_code, text) for p in problems
+            Finding(label, mode.value, p, query, status, text, variables) for p in problems
         )
+
+
+def _as_variables(body: str, schema: graphql.GraphQLSchema) -> tuple[str, dict[str, Any]] | None:
+    """``body`` with the top-level field's arguments sent as variables of their declared
+    types (the values as generated, so a negative case stays invalid), or None."""
+    document = graphql.parse(body)
+    operation = document.definitions[0]
+    assert isinstance(operation, graphql.OperationDefinitionNode)
+    root = schema.query_type if operation.operation.value == "query" else schema.mutation_type
+    top = operation.selection_set.selections[0]
+    assert isinstance(top, graphql.FieldNode) and root is not None
+    declared = root.fields[top.name.value].args
+    if not top.arguments:
+        return None
+    variables: dict[str, Any] = {}
+    definitions, arguments = [], []
+    for n, argument in enumerate(top.arguments):
+        name, arg = f"v{n}", declared.get(argument.name.value)
+        if arg is None:
+            return None
+        variables[name] = graphql.value_from_ast_untyped(argument.value)
+        variable = graphql.VariableNode(name=graphql.NameNode(value=name))
+        definitions.append(
+            graphql.VariableDefinitionNode(
+                variable=variable, type=graphql.parse_type(str(arg.type))
+            )
+        )
+        arguments.append(graphql.ArgumentNode(name=argument.name, value=variable))
+    field = graphql.FieldNode(
+        alias=top.alias,
+        name=top.name,
+        arguments=tuple(arguments),
+        directives=top.directives,
+        selection_set=top.selection_set,
+    )
+    rebuilt = graphql.OperationDefinitionNode(
+        operation=operation.operation,
+        variable_definitions=tuple(definitions),
+        directives=(),
+        selection_set=graphql.SelectionSetNode(selections=(field,)),
+    )
+    return graphql.print_ast(graphql.DocumentNode(definitions=(rebuilt,))), variables
 
 
 def _summary(findings: list[Finding]) -> str:
