@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from app.builders.dockerfile import DockerfileBuilder, checked_build_args, resolve_context_dir
 from app.errors import BuildError
+from app.masking import MASK
 from app.processes import killed_on_cancel
 from app.types import BuildSpec, CancelToken, LogFn, LogStream
 
@@ -41,7 +42,7 @@ class CliBuilder:
                 "install it or choose buildType DOCKERFILE"
             )
         cancel.check()
-        log(f"Running {' '.join(command)}", stream=LogStream.SYSTEM)
+        log(f"Running {' '.join(_shown(command, spec))}", stream=LogStream.SYSTEM)
         run_streaming([executable, *command[1:]], log=log, cancel=cancel)
         try:
             return str(self._api.inspect_image(spec.tag)["Id"])
@@ -54,6 +55,12 @@ def _env_flags(spec: BuildSpec) -> list[str]:
     for key, value in checked_build_args(spec).items():
         flags += ["--env", f"{key}={value}"]
     return flags
+
+
+def _shown(command: list[str], spec: BuildSpec) -> list[str]:
+    """``command`` as it may be logged: build argument values (secrets) masked."""
+    hidden = {f"{key}={value}": f"{key}={MASK}" for key, value in spec.build_args.items()}
+    return [hidden.get(arg, arg) for arg in command]
 
 
 def _checked(spec: BuildSpec) -> tuple[str, str]:

@@ -24,6 +24,7 @@ from app.errors import Cancelled, SlipwayError
 from app.logs.bus.base import Bus
 from app.logs.writer import LogWriter
 from app.masking import MIN_ENV_SECRET, Masker
+from app.runtime.host_paths import HostPathPolicy
 from app.settings import Settings
 from app.types import CancelToken, DeploymentStatus
 
@@ -55,6 +56,7 @@ class Engine:
         self._active: dict[str, CancelToken] = {}
         self._lock = threading.Lock()
         self._closing = False
+        self._host_paths = HostPathPolicy.from_settings(settings)
 
     def shutdown(self, reason: str = "the worker shut down") -> None:
         """Stop every deployment this engine is running: each ends ERROR, its release undone."""
@@ -126,12 +128,16 @@ class Engine:
             previous = deployments.latest_fetched(session, application.id)
             sha = previous.commit_sha if previous else None
             timeout = application.deploy_timeout or self.settings.deploy_timeout
+            applications.seal_build_args(application, self.cipher)
             return snapshot(application, dep, self.cipher), sha, timeout
 
     def _execute(self, ctx: RunContext) -> Outcome:
         snap = ctx.deployment
         ctx.say(f"Deployment {snap.id} of {snap.app.app_name} started ({snap.trigger.value})")
         try:
+            # A row written before the bind-mount rules (or into the database directly)
+            # is refused here, before anything is fetched, built or released.
+            self._host_paths.check_release(snap.app.mounts, snap.app.admin_binds)
             for step in steps_for(snap.app.source_type):
                 ctx.cancel.check()
                 self._run_step(ctx, step)

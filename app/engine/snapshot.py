@@ -7,6 +7,8 @@ from typing import Any
 
 from app.crypto import Cipher
 from app.db.models import Application, Deployment
+from app.db.repos.applications import build_arg_values
+from app.runtime.host_paths import admin_binds
 from app.types import (
     GIT_SOURCES,
     BuildType,
@@ -46,6 +48,7 @@ class AppSnapshot:
     registry_auth: RegistryAuth | None = None
     labels: dict[str, str] = field(default_factory=dict)  # a preview's, on its service
     known_hosts: str | None = None  # what FETCH_SOURCE started with (TOFU records new ones)
+    admin_binds: frozenset[str] = frozenset()  # bind sources an ADMIN key set
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,14 @@ class DeploymentSnapshot:
 
 def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSnapshot:
     env = _str_dict(cipher.decrypt_json(app.env_enc, {}))
+    build_args = build_arg_values(app, cipher)
     git = _git(app, dep, cipher)
     registry = _registry_auth(app, cipher)
     secrets = tuple(
         v
         for v in (
             *env.values(),
+            *build_args.values(),
             git.password if git else None,
             git.ssh_key if git else None,
             registry.password if registry else None,
@@ -85,10 +90,10 @@ def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSna
             docker_image=app.docker_image,
             dockerfile=app.dockerfile,
             context_path=app.context_path,
-            build_args=dict(app.build_args or {}),
+            build_args=build_args,
             env=env,
             ports=tuple(_port(p) for p in app.ports or []),
-            mounts=tuple(MountSpec(**m) for m in app.mounts or []),
+            mounts=tuple(_mount(m) for m in app.mounts or []),
             replicas=app.replicas,
             cpu_limit=app.cpu_limit,
             memory_limit=app.memory_limit,
@@ -100,6 +105,7 @@ def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSna
             registry_auth=registry,
             labels=_preview_labels(app),
             known_hosts=app.known_hosts,
+            admin_binds=admin_binds(app.mounts or []),
         ),
     )
 
@@ -130,26 +136,27 @@ def _git(app: Application, dep: Deployment, cipher: Cipher) -> GitSourceSpec | N
 
 
 def _registry_auth(app: Application, cipher: Cipher) -> RegistryAuth | None:
+    """The credentials, for the registry host they were given for (never the image's
+    current host: a changed image must not carry them elsewhere)."""
     password = cipher.decrypt_json(app.registry_password_enc)
-    if not app.registry_username or not isinstance(password, str):
+    if not app.registry_username or not isinstance(password, str) or not app.registry_host:
         return None
     return RegistryAuth(
-        username=app.registry_username,
-        password=password,
-        registry=registry_of(app.docker_image or ""),
+        username=app.registry_username, password=password, registry=app.registry_host
     )
-
-
-def registry_of(image: str) -> str:
-    """The registry host of an image reference ("docker.io" when it names none)."""
-    first, sep, _ = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
 
 
 def _str_dict(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _mount(data: dict[str, Any]) -> MountSpec:
+    return MountSpec(
+        type=str(data["type"]),
+        source=str(data["source"]),
+        target=str(data["target"]),
+        read_only=bool(data.get("read_only")),
+    )
 
 
 def _port(data: dict[str, Any]) -> PortSpec:

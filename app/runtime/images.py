@@ -110,6 +110,11 @@ def pull_image(
     cancel.check()
     where = f" as {auth.username}" if auth and auth.registry == registry else ""
     log(f"Pulling {image} from {registry}{where}", stream=LogStream.SYSTEM)
+    if auth is not None and auth.registry != registry:
+        log(
+            f"The registry credentials were given for {auth.registry}: not sent to {registry}",
+            stream=LogStream.SYSTEM,
+        )
     try:
         _pull(api, image, repo, tag, auth=auth, log=log, cancel=cancel, mask=mask)
     except _Refused as exc:

@@ -11,6 +11,17 @@ import strawberry
 from app.crypto import Cipher
 from app.errors import BadInput
 from app.graphql.enums import BuildType, PublishMode, SourceType, TriggerType
+from app.graphql.limits import (
+    ENV_ENTRIES_MAX,
+    ENV_KEY_MAX,
+    ENV_VALUE_MAX,
+    NAME_MAX,
+    check_args,
+    check_display_name,
+    check_items,
+    check_length,
+)
+from app.runtime.host_paths import normalised
 from app.sources.validate import (
     split_credentials,
     validate_env_key,
@@ -30,6 +41,11 @@ DOMAIN = re.compile(
     r"^(?=.{1,200}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z]{2,63}$"
 )
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+MOUNTS_MAX = 100
+PORTS_MAX = 100
+PATH_MAX = 4096
+SECRET_MAX = 16_384  # an ssh key or registry token
+KNOWN_HOSTS_MAX = 65_536
 
 
 @strawberry.input
@@ -56,7 +72,7 @@ class MountInput:
 @strawberry.input
 class BuildArgInput:
     key: str
-    value: str
+    value: str = strawberry.field(description="write-only, stored encrypted, masked in logs")
 
 
 @strawberry.input
@@ -69,7 +85,11 @@ class ApplicationSettingsInput:
     build_type: BuildType | None = None
     dockerfile: str | None = None
     context_path: str | None = None
-    build_args: list[BuildArgInput] | None = None
+    build_args: list[BuildArgInput] | None = strawberry.field(
+        default=None,
+        description="docker build arguments: values are write-only (buildArgKeys shows names), "
+        "stored encrypted and masked in build logs; the list replaces the stored one",
+    )
     env: list[EnvVarInput] | None = None
     ports: list[PortInput] | None = None
     mounts: list[MountInput] | None = None
@@ -174,10 +194,8 @@ def new_app_name(name: str, requested: str | None) -> str:
 
 
 def check_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise BadInput("name must be 1 to 100 characters")
-    return name
+    """1 to 100 characters; no control or bidirectional-override characters."""
+    return check_display_name(name, "name", NAME_MAX)
 
 
 def settings_columns(data: ApplicationSettingsInput, cipher: Cipher) -> dict[str, Any]:
@@ -199,6 +217,7 @@ def check_source(source_type: SourceType, cols: dict[str, Any]) -> None:
 
 
 def _repository(value: str, cipher: Cipher) -> dict[str, Any]:
+    check_length(value, "repository", 2048)
     clean, user, password = split_credentials(validate_repository(value))
     return {
         "repository": clean,
@@ -207,17 +226,28 @@ def _repository(value: str, cipher: Cipher) -> dict[str, Any]:
     }
 
 
-def _env(value: list[EnvVarInput], cipher: Cipher) -> dict[str, Any]:
-    env: dict[str, str] = {}
+def _pairs(value: list[EnvVarInput] | list[BuildArgInput], field: str) -> dict[str, str]:
+    """Checked ``key=value`` pairs: valid, bounded, each name once."""
+    check_items(value, field, ENV_ENTRIES_MAX)
+    pairs: dict[str, str] = {}
     for item in value:
-        validate_env_key(item.key)
-        if item.key in env:
-            raise BadInput(f"env key {item.key!r} is given twice")
-        env[item.key] = item.value
+        validate_env_key(check_length(item.key, f"{field} key", ENV_KEY_MAX))
+        check_length(item.value, f"{field} value of {item.key}", ENV_VALUE_MAX)
+        if "\x00" in item.value:
+            raise BadInput(f"{field} value of {item.key} must not contain NUL")
+        if item.key in pairs:
+            raise BadInput(f"{field} key {item.key!r} is given twice")
+        pairs[item.key] = item.value
+    return pairs
+
+
+def _env(value: list[EnvVarInput], cipher: Cipher) -> dict[str, Any]:
+    env = _pairs(value, "env")
     return {"env_enc": cipher.encrypt_json(env), "env_keys": sorted(env)}
 
 
 def _ports(value: list[PortInput], _: Cipher) -> dict[str, Any]:
+    check_items(value, "ports", PORTS_MAX)
     seen: set[int] = set()
     ports = []
     for p in value:
@@ -238,31 +268,44 @@ def _ports(value: list[PortInput], _: Cipher) -> dict[str, Any]:
 
 
 def _mounts(value: list[MountInput], _: Cipher) -> dict[str, Any]:
+    """Well-formed mounts; whether this key may bind a host path is decided in mounts.py."""
+    check_items(value, "mounts", MOUNTS_MAX)
     mounts = []
+    targets: set[str] = set()
     for m in value:
+        check_length(m.source, "mount source", PATH_MAX)
+        check_length(m.target, "mount target", PATH_MAX)
         if m.type not in ("bind", "volume"):
-            raise BadInput(f"mount type must be bind or volume, got {m.type!r}")
-        if not m.target.startswith("/") or ".." in m.target.split("/"):
-            raise BadInput(f"mount target must be an absolute path without '..': {m.target!r}")
-        if m.type == "bind" and (not m.source.startswith("/") or ".." in m.source.split("/")):
-            raise BadInput(f"bind mount source must be an absolute host path: {m.source!r}")
+            raise BadInput(f"mount type must be bind or volume, got {m.type[:20]!r}")
+        target = normalised(m.target, "mount target")
+        if target in targets:
+            raise BadInput(f"mount target {target} is given twice")
+        targets.add(target)
+        source = normalised(m.source) if m.type == "bind" else m.source
         if m.type == "volume" and not VOLUME.match(m.source):
             raise BadInput(f"volume name {m.source!r} is not valid")
         mounts.append(
-            {"type": m.type, "source": m.source, "target": m.target, "read_only": m.read_only}
+            {"type": m.type, "source": source, "target": target, "read_only": m.read_only}
         )
     return {"mounts": mounts}
 
 
-def _build_args(value: list[BuildArgInput], _: Cipher) -> dict[str, Any]:
-    args: dict[str, str] = {}
-    for item in value:
-        validate_env_key(item.key)
-        args[item.key] = item.value
-    return {"build_args": args}
+def _build_args(value: list[BuildArgInput], cipher: Cipher) -> dict[str, Any]:
+    """Encrypted like env; the clear ``build_args`` column of older rows is emptied."""
+    args = _pairs(value, "buildArgs")
+    return {
+        "build_args_enc": cipher.encrypt_json(args) if args else None,
+        "build_arg_keys": sorted(args),
+        "build_args": {},
+    }
+
+
+def _command(value: list[str], _: Cipher) -> dict[str, Any]:
+    return {"command": check_args(value, "command") or None}
 
 
 def _health_command(value: list[str], _: Cipher) -> dict[str, Any]:
+    check_args(value, "healthCheckCommand")
     if not value:
         return {"health_check_command": None}
     if value[0] not in ("CMD", "CMD-SHELL", "NONE"):
@@ -271,23 +314,27 @@ def _health_command(value: list[str], _: Cipher) -> dict[str, Any]:
 
 
 def _health_path(value: str, _: Cipher) -> dict[str, Any]:
+    check_length(value, "healthCheckPath", 500)
     if not value.startswith("/") or any(c in value for c in " \r\n\t"):
         raise BadInput(f"healthCheckPath must start with '/' and hold no spaces: {value!r}")
     return {"health_check_path": value}
 
 
 def _docker_image(value: str, _: Cipher) -> dict[str, Any]:
+    check_length(value, "dockerImage", 500)
     if not IMAGE.match(value):
         raise BadInput(f"dockerImage {value!r} is not an image reference")
     return {"docker_image": value}
 
 
 def _ssh_key(value: str, cipher: Cipher) -> dict[str, Any]:
+    check_length(value, "sshKey", SECRET_MAX)
     return {"ssh_key_enc": cipher.encrypt_json(validate_ssh_key(value)) if value else None}
 
 
-def _secret(column: str) -> Any:
+def _secret(column: str, field: str) -> Any:
     def convert(value: str, cipher: Cipher) -> dict[str, Any]:
+        check_length(value, field, SECRET_MAX)
         return {column: cipher.encrypt_json(value) if value else None}
 
     return convert
@@ -300,10 +347,11 @@ def _registry_user(value: str) -> str:
 
 
 def _preview_env(value: list[EnvVarInput], cipher: Cipher) -> dict[str, Any]:
-    return {"preview_env_enc": _env(value, cipher)["env_enc"]}
+    return {"preview_env_enc": cipher.encrypt_json(_pairs(value, "previewEnv"))}
 
 
 def _domain(value: str) -> str:
+    check_length(value, "previewDomain", 253)
     if value and not DOMAIN.match(value):
         raise BadInput(f"previewDomain {value!r} is not a domain name")
     return value.lower()
@@ -324,6 +372,17 @@ def _memory(value: int, _: Cipher) -> dict[str, Any]:
     return {"memory_limit": value * 1024 * 1024}
 
 
+def _bounded(field: str, limit: int, check: Any) -> Any:
+    """``check`` of a string once it is known to be at most ``limit`` characters."""
+    return lambda value: check(check_length(value, field, limit))
+
+
+def _watch_paths(value: list[str]) -> list[str]:
+    for index, pattern in enumerate(value):
+        check_length(pattern, f"watchPaths[{index}]", 500)
+    return validate_watch_paths(value)
+
+
 def _plain(column: str, check: Any = None) -> Any:
     def convert(value: Any, _: Cipher) -> dict[str, Any]:
         return {column: check(value) if check else value}
@@ -333,11 +392,16 @@ def _plain(column: str, check: Any = None) -> Any:
 
 _CONVERTERS: dict[str, Any] = {
     "repository": _repository,
-    "branch": _plain("branch", lambda v: validate_ref(v, "branch")),
+    "branch": _plain("branch", _bounded("branch", 255, lambda v: validate_ref(v, "branch"))),
     "docker_image": _docker_image,
     "build_type": _plain("build_type", lambda v: BuildType(v).value),
-    "dockerfile": _plain("dockerfile", lambda v: validate_relative_path(v, "dockerfile")),
-    "context_path": _plain("context_path", lambda v: validate_relative_path(v, "contextPath")),
+    "dockerfile": _plain(
+        "dockerfile", _bounded("dockerfile", 500, lambda v: validate_relative_path(v, "dockerfile"))
+    ),
+    "context_path": _plain(
+        "context_path",
+        _bounded("contextPath", 500, lambda v: validate_relative_path(v, "contextPath")),
+    ),
     "build_args": _build_args,
     "env": _env,
     "ports": _ports,
@@ -348,18 +412,21 @@ _CONVERTERS: dict[str, Any] = {
     "health_check_command": _health_command,
     "health_check_path": _health_path,
     "health_timeout": _ranged("health_timeout", "healthTimeout", 1, 3600),
-    "command": _plain("command"),
+    "command": _command,
     "deploy_timeout": _ranged("deploy_timeout", "deployTimeout", 10, 7 * 24 * 3600),
     "keep_deployments": _ranged("keep_deployments", "keepDeployments", 1, 10_000),
     "build_server_id": _plain("build_server_id", str),
     "ssh_key": _ssh_key,
-    "known_hosts": _plain("known_hosts", lambda v: validate_known_hosts(v) or None),
+    "known_hosts": _plain(
+        "known_hosts",
+        _bounded("knownHosts", KNOWN_HOSTS_MAX, lambda v: validate_known_hosts(v) or None),
+    ),
     "submodules": _plain("submodules", bool),
     "registry_username": _plain("registry_username", lambda v: _registry_user(v) or None),
-    "registry_password": _secret("registry_password_enc"),
+    "registry_password": _secret("registry_password_enc", "registryPassword"),
     "auto_deploy": _plain("auto_deploy", bool),
     "trigger_type": _plain("trigger_type", lambda v: TriggerType(v).value),
-    "watch_paths": _plain("watch_paths", validate_watch_paths),
+    "watch_paths": _plain("watch_paths", _watch_paths),
     "preview_enabled": _plain("preview_enabled", bool),
     "preview_limit": _ranged("preview_limit", "previewLimit", 1, 100),
     "preview_env": _preview_env,

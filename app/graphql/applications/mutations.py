@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -17,12 +18,33 @@ from app.graphql.applications.inputs import (
     new_app_name,
     settings_columns,
 )
+from app.graphql.applications.mounts import authorize_mounts
+from app.graphql.applications.registry_binding import bind_registry
 from app.graphql.applications.types import Application
 from app.graphql.applications.webhook import new_webhook_secret, store_webhook_secret
 from app.graphql.context import Info
 from app.graphql.permissions import CanDeploy
+from app.runtime.host_paths import HostPathPolicy
+from app.settings import Settings
 from app.sources.validate import check_local_source
-from app.types import SourceType
+from app.types import Scope, SourceType
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """What decides which host paths the caller may bind (used in the worker thread:
+    resolving paths touches the file system)."""
+
+    settings: Settings
+    admin: bool
+
+    def mounts(self, mounts: list[dict[str, Any]], current: Any = ()) -> list[dict[str, Any]]:
+        policy = HostPathPolicy.from_settings(self.settings)
+        return authorize_mounts(mounts, policy=policy, admin=self.admin, current=current)
+
+
+def _guard(info: Info) -> _Guard:
+    return _Guard(info.context.state.settings, Scope.ADMIN in info.context.who().scopes)
 
 
 def _check_server(session: Session, cols: dict[str, Any]) -> None:
@@ -31,16 +53,22 @@ def _check_server(session: Session, cols: dict[str, Any]) -> None:
         raise BadInput(f"buildServerId {server_id!r}: no such server")
 
 
-def _create(session: Session, cols: dict[str, Any]) -> Any:
+def _create(session: Session, cols: dict[str, Any], guard: _Guard) -> Any:
     _check_server(session, cols)
+    if "mounts" in cols:
+        cols["mounts"] = guard.mounts(cols["mounts"])
+    bind_registry(cols)
     return applications.create(session, **cols)
 
 
-def _update(session: Session, app_id: str, cols: dict[str, Any]) -> Any:
+def _update(session: Session, app_id: str, cols: dict[str, Any], guard: _Guard) -> Any:
     _check_server(session, cols)
     row = applications.require(session, app_id)
     merged = {c: getattr(row, c) for c in ("repository", "docker_image")} | cols
     check_source(SourceType(row.source_type), merged)
+    if "mounts" in cols:
+        cols["mounts"] = guard.mounts(cols["mounts"], row.mounts or [])
+    bind_registry(cols, row)
     for column, value in cols.items():
         setattr(row, column, value)
     session.flush()
@@ -74,7 +102,7 @@ class ApplicationMutations:
             "app_name": new_app_name(input.name, input.app_name),
             "source_type": source.value,
         }
-        row = await info.context.db(_create, cols)
+        row = await info.context.db(_create, cols, _guard(info))
         return Application.from_row(row)
 
     @strawberry.mutation(permission_classes=[CanDeploy])
@@ -87,7 +115,7 @@ class ApplicationMutations:
         if "repository" in cols or cols.get("submodules"):  # file:// needs ADMIN
             current = await info.context.db(_repository_of, str(id))
             check_local_source(cols, current_repository=current, scopes=info.context.who().scopes)
-        row = await info.context.db(_update, str(id), cols)
+        row = await info.context.db(_update, str(id), cols, _guard(info))
         return Application.from_row(row)
 
     @strawberry.mutation(

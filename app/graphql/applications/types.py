@@ -52,7 +52,13 @@ class Application:
     docker_image: str | None
     dockerfile: str
     context_path: str
-    build_args: strawberry.scalars.JSON
+    build_args: strawberry.scalars.JSON = strawberry.field(
+        description="build argument names, each mapped to null: values are write-only",
+        deprecation_reason="values are write-only; use buildArgKeys",
+    )
+    build_arg_keys: list[str] = strawberry.field(
+        description="build argument names; values are write-only"
+    )
     env_keys: list[str] = strawberry.field(description="names only; values are write-only")
     ports: list[Port]
     mounts: list[Mount]
@@ -121,7 +127,8 @@ class Application:
             docker_image=row.docker_image,
             dockerfile=row.dockerfile,
             context_path=row.context_path,
-            build_args=strawberry.scalars.JSON(dict(row.build_args or {})),
+            build_args=strawberry.scalars.JSON(dict.fromkeys(_build_arg_keys(row))),
+            build_arg_keys=_build_arg_keys(row),
             env_keys=list(row.env_keys or []),
             ports=[
                 Port(
@@ -131,7 +138,15 @@ class Application:
                 )
                 for p in row.ports or []
             ],
-            mounts=[Mount(**m) for m in row.mounts or []],
+            mounts=[
+                Mount(
+                    type=m["type"],
+                    source=m["source"],
+                    target=m["target"],
+                    read_only=bool(m.get("read_only")),
+                )
+                for m in row.mounts or []
+            ],
             replicas=row.replicas,
             cpu_limit=row.cpu_limit,
             memory_limit_mb=row.memory_limit // (1024 * 1024) if row.memory_limit else None,
@@ -165,6 +180,11 @@ class Application:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _build_arg_keys(row: ApplicationRow) -> list[str]:
+    """Names only; a row older than migration 0004 may still hold them in ``build_args``."""
+    return sorted({*(row.build_arg_keys or []), *(row.build_args or {})})
 
 
 def webhook_provider(source_type: str) -> str:

@@ -184,3 +184,12 @@ def test_static_dockerfile_serves_the_publish_dir_with_busybox() -> None:
     assert text.startswith("FROM busybox:1.36\n")
     assert "COPY . /www" in text
     assert '"httpd", "-f", "-p", "80", "-h", "/www"' in text
+
+
+def test_the_logged_command_masks_build_argument_values(spec: BuildSpec) -> None:
+    """Build arguments are secrets like env: the "Running ..." line shows names only."""
+    from app.builders.unavailable import _shown
+
+    shown = _shown(NixpacksBuilder(docker_client=FakeApi()).command(spec), spec)
+    assert "NODE_ENV=********" in shown and "X=********" in shown
+    assert not any("production" in arg or "-a=b c" in arg for arg in shown)

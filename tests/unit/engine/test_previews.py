@@ -29,7 +29,14 @@ def _parent(world: World, **fields: object) -> str:
         ports=[{"published_port": 8080, "target_port": 80, "publish_mode": "HOST"}],
         mounts=[
             {"type": "volume", "source": "data", "target": "/data", "read_only": False},
-            {"type": "bind", "source": "/srv/static", "target": "/static", "read_only": True},
+            # set by an ADMIN key ("admin"): a bind without the mark is refused at deploy
+            {
+                "type": "bind",
+                "source": "/srv/static",
+                "target": "/static",
+                "read_only": True,
+                "admin": True,
+            },
         ],
         replicas=3,
         **fields,
