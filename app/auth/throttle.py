@@ -66,7 +66,7 @@ class AuthThrottle:
 
     def retry_after(self, address: str | None) -> int | None:
         """Whole seconds until ``address`` may try again, or None when it is not slowed."""
-        if address is None:
+        if address is None or not self._windows:
             return None
         now = self._clock()
         with self._lock:
@@ -116,6 +116,8 @@ def _digest(key: str) -> str:
 
 def _bucket(address: str) -> str:
     """IPv6 clients usually hold a whole /64: count it as one address."""
+    if ":" not in address:  # IPv4 (or a name): as it is, without parsing on every request
+        return address
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
