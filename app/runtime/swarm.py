@@ -15,7 +15,7 @@ from app.runtime.base import PulledImage, Release
 from app.runtime.converge import Convergence
 from app.runtime.images import authed_api, pull_image
 from app.runtime.redact import redact
-from app.runtime.spec import swarm_service_args
+from app.runtime.spec import MANAGED_LABEL, swarm_service_args
 from app.runtime.tasks import strip_digest
 from app.types import CancelToken, LogFn, LogStream, RegistryAuth, ServiceSpec
 
@@ -65,6 +65,7 @@ class SwarmRuntime:
             action = "create" if current is None else "update"
             if current is None:
                 return self._create(spec, log)
+            _require_managed(current, spec.name)
             return self._update(current, spec, log)
         except APIError as exc:
             detail = redact(str(exc.explanation or exc), spec.env)
@@ -185,7 +186,9 @@ class SwarmRuntime:
         """Remove the service if it exists; :class:`Unavailable` when the engine fails."""
         try:
             current = self._find(name)
-            if current is not None:
+            if current is not None and not _managed(current):
+                logger.warning("service %s is not managed by Slipway: not removed", name)
+            elif current is not None:
                 self._client.api.remove_service(current["ID"])
                 logger.info("removed service %s", name)
         except NotFound:
@@ -260,6 +263,20 @@ class SwarmRuntime:
             previous_image=previous_image,
             previous_tasks=previous_tasks,
             previous_spec=current["Spec"],
+        )
+
+
+def _managed(service: dict[str, Any]) -> bool:
+    return (service.get("Spec", {}).get("Labels") or {}).get(MANAGED_LABEL) == "true"
+
+
+def _require_managed(service: dict[str, Any], name: str) -> None:
+    """An application may only replace a service Slipway made: any key that may deploy
+    could otherwise take over another Swarm service (a proxy, a database) by its name."""
+    if not _managed(service):
+        raise ReleaseError(
+            f"a Swarm service named {name} already exists and was not made by Slipway "
+            f"(no {MANAGED_LABEL} label): not replacing it; give the application another appName"
         )
 
 

@@ -297,3 +297,39 @@ def test_deployment_titles_descriptions_and_server_names_are_bounded(
     for name in ("srv\u202e", "s" * 101, "tab\tname"):
         refused(admin, create_server, "BAD_USER_INPUT", n=name)
     answers_quickly(fake_server)
+
+
+def test_an_application_cannot_take_over_a_service_slipway_did_not_make(
+    real_server: Server, docker_client: Any, cleanup: list[str]
+) -> None:
+    """appName is the Swarm service name: naming another service (a proxy, a database)
+    must not replace it."""
+    name = f"not-slipway-{os.urandom(3).hex()}"
+    cleanup.append(name)
+    docker_client.images.get("busybox:1.36").tag("slipway-test/local-only", "sec")
+    try:
+        _take_over(real_server, docker_client, name)
+    finally:
+        docker_client.images.remove("slipway-test/local-only:sec")
+
+
+def _take_over(real_server: Server, docker_client: Any, name: str) -> None:
+    other = docker_client.services.create("busybox:1.36", ["sleep", "3600"], name=name)
+    deploy = real_server.client(Scope.DEPLOY)
+    app = deploy(
+        CREATE,
+        input={
+            "name": "taker",
+            "appName": name,
+            "sourceType": "DOCKER",
+            "dockerImage": "slipway-test/local-only:sec",
+        },
+    )["createApplication"]
+    done = wait_finished(deploy, deploy(DEPLOY, id=app["id"])["deployApplication"]["id"])
+    assert done["status"] == "ERROR"
+    assert "was not made by Slipway" in done["errorMessage"], done["errorMessage"]
+    other.reload()
+    spec = other.attrs["Spec"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Image"].startswith("busybox:1.36")
+    assert "slipway.managed" not in (spec.get("Labels") or {})
+    answers_quickly(real_server)
