@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from app.errors import SlipwayError
 from app.graphql.api_keys.mutations import ApiKeyMutations
 from app.graphql.api_keys.queries import ApiKeyQueries
 from app.graphql.applications.mutations import ApplicationMutations
@@ -17,7 +19,8 @@ from app.graphql.cost import QueryCostLimiter
 from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
-from app.graphql.errors import error_masking
+from app.graphql.document_limits import limit_extensions
+from app.graphql.errors import error_masking, is_unexpected
 from app.graphql.servers.mutations import ServerMutations
 from app.graphql.servers.queries import ServerQueries
 from app.graphql.sharing import SharingExecutionContext
@@ -37,14 +40,32 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = [e for e in errors if _unexpected(e)]
+        unexpected = [e for e in errors if is_unexpected(e)]
         if unexpected:
             super().process_errors(unexpected, execution_context)
 
-
-def _unexpected(error: GraphQLError) -> bool:
-    original = error.original_error
-    return original is not None and not isinstance(original, SlipwayError)
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Never a subscription: it streams over a WebSocket (``subscribe``); executed as a
+        query it would fail as an internal error. The HTTP view answers 400 instead."""
+        allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
 
 
 def build_schema() -> strawberry.Schema:
@@ -52,11 +73,10 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        # Clients send the same few documents: parse and validate each once, not per call.
         extensions=[
             error_masking,
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            # Bounded documents; short ones parsed and validated once, not per call.
+            *limit_extensions(),
             QueryCostLimiter,  # depth and cost, with the variables' values, before execution
         ],
         execution_context_class=SharingExecutionContext,

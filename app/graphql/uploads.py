@@ -5,9 +5,10 @@ in ``$TMPDIR`` and puts no bound on its size. Here the body is read as it arrive
 Content-Length is checked before a byte is read, every chunk is counted, and file data
 goes straight into an anonymous file in ``<data dir>/uploads`` (``O_TMPFILE``: nothing
 is left on disk if the request fails), from which :func:`store_upload` links it into
-place on the same filesystem without a copy. Only a key with the DEPLOY scope gets its
-file stored at all; other requests are parsed and their file data dropped, so that the
-resolver answers with the usual UNAUTHENTICATED or FORBIDDEN error.
+place on the same filesystem without a copy. A multipart request from a key without the
+DEPLOY scope (only ``dropDeployment`` takes a file) is refused with 403 before a byte of
+its body is read; one without a key never gets here (401 in the view). A JSON body may
+have at most ``max_query_bytes``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 
-from app.auth.keys import authenticate, key_from_headers
-from app.errors import SlipwayError
+from app.auth.keys import Principal
 from app.graphql.context import AppState
 from app.types import Scope
 
 FIELD_ALLOWANCE = 1 << 20  # operations + map, beside the file itself
-MAX_JSON_BODY = 8 << 20
 MAX_FIELDS = 8
 MAX_FILES = 1
 BATCH = 1 << 20  # bytes handed to the parser thread at once
@@ -47,9 +46,6 @@ class _TooLarge(HTTPException):
 
 def _upload_limit(limit: int) -> str:
     return f"an uploaded file may have at most {limit} bytes (SLIPWAY_MAX_UPLOAD_BYTES)"
-
-
-JSON_LIMIT = f"a GraphQL request body may have at most {MAX_JSON_BODY} bytes"
 
 
 def _anonymous_file(directory: Path) -> BinaryIO:
@@ -78,8 +74,8 @@ def store_upload(upload: UploadFile, dest: Path) -> int:
 class _Form:
     """Callbacks for python-multipart; runs in a worker thread, one request at a time."""
 
-    def __init__(self, *, spool: Path | None, max_file: int) -> None:
-        self.spool = spool  # None: file data is dropped (the key may not upload)
+    def __init__(self, *, spool: Path, max_file: int) -> None:
+        self.spool = spool
         self.max_file = max_file
         self.items: list[tuple[str, str | UploadFile]] = []
         self.opened: list[BinaryIO] = []
@@ -124,7 +120,7 @@ class _Form:
             return
         if sum(1 for _, v in self.items if isinstance(v, UploadFile)) >= MAX_FILES:
             raise HTTPException(400, f"At most {MAX_FILES} file per request is accepted")
-        self._file = _anonymous_file(self.spool) if self.spool else io.BytesIO()
+        self._file = _anonymous_file(self.spool)
         self.opened.append(self._file)
         self._file_size = 0
         self._upload = UploadFile(
@@ -143,7 +139,7 @@ class _Form:
         self._file_size += end - start
         if self._file_size > self.max_file:
             raise _TooLarge(_upload_limit(self.max_file))
-        if self.spool is not None and self._file is not None:
+        if self._file is not None:
             self._file.write(data[start:end])
 
     def _part_end(self) -> None:
@@ -183,13 +179,19 @@ class UploadRequestAdapter(StarletteRequestAdapter):
             raise _TooLarge(what)
 
     async def get_body(self) -> bytes:
-        self._limit(MAX_JSON_BODY, JSON_LIMIT)
+        state: AppState = self._request.app.state.slipway
+        limit = state.settings.max_query_bytes
+        what = f"a GraphQL request body may have at most {limit} bytes (SLIPWAY_MAX_QUERY_BYTES)"
+        self._limit(limit, what)
         body = bytearray()
-        async for chunk in _batches(self._request.stream(), MAX_JSON_BODY, JSON_LIMIT):
+        async for chunk in _batches(self._request.stream(), limit, what):
             body += chunk
         return bytes(body)
 
     async def get_form_data(self) -> FormData:
+        principal: Principal | None = getattr(self._request.state, "principal", None)
+        if principal is None or Scope.DEPLOY not in principal.scopes:
+            raise HTTPException(403, "Uploading a file needs an API key with the DEPLOY scope")
         state: AppState = self._request.app.state.slipway
         max_file = state.settings.max_upload_bytes
         what = _upload_limit(max_file)
@@ -198,9 +200,7 @@ class UploadRequestAdapter(StarletteRequestAdapter):
         boundary = params.get(b"boundary")
         if not boundary:
             raise HTTPException(400, "The multipart body has no boundary")
-        may_upload = await run_in_threadpool(self._may_upload, state)
-        spool = state.settings.data_dir / "uploads" if may_upload else None
-        form = _Form(spool=spool, max_file=max_file)
+        form = _Form(spool=state.settings.data_dir / "uploads", max_file=max_file)
         parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]
         try:
             stream = self._request.stream()
@@ -215,11 +215,3 @@ class UploadRequestAdapter(StarletteRequestAdapter):
             raise
         items = dict(form.items)
         return FormData(files=items, form=items)
-
-    def _may_upload(self, state: AppState) -> bool:
-        try:
-            principal = authenticate(state.db, key_from_headers(self._request.headers))
-            principal.require(Scope.DEPLOY)
-        except SlipwayError:
-            return False
-        return True

@@ -1,17 +1,31 @@
-"""The GraphQL endpoint: HTTP, both WebSocket subprotocols, GraphiQL; keys checked on each."""
+"""The GraphQL endpoint: HTTP, both WebSocket subprotocols, GraphiQL; keys checked on each.
+
+An HTTP request without a valid key is answered 401 before its body is read (only the
+GraphiQL page loads without one); every refusal before GraphQL runs is JSON with an
+``extensions.code``, like any GraphQL answer (see app.graphql.errors.http_error).
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.types import QueryParams
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.auth.gate import admit
 from app.auth.keys import Principal, key_from_headers
 from app.graphql.context import AppState, Context
+from app.graphql.errors import http_error
+from app.graphql.http_input import decode_json, json_request, with_files
 from app.graphql.uploads import UploadRequestAdapter
 from app.graphql.websockets import LegacyWSHandler, TransportWSHandler
 
@@ -42,10 +56,77 @@ class SlipwayGraphQL(GraphQL[Context, None]):
                     return f'{{"id":{msg_id},"type":"next","payload":{{"data":{body}}}}}'
         return super().encode_json(data)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        try:
+            response = await self._refusal(request) or await self.run(request)
+        except HTTPException as exc:
+            response = http_error(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    async def _refusal(self, request: Request) -> Response | None:
+        """401 for a request without a valid key, before its body is read (the GraphiQL page
+        and methods answered 405 need none); the principal is kept for the context."""
+        adapter = self.request_adapter_class(request)
+        if not self.is_request_allowed(adapter) or self.should_render_graphql_ide(adapter):
+            return None
+        principal = await _principal(self.state, request)
+        if principal is None:
+            message = "an API key is required (x-api-key or Authorization: Bearer)"
+            if key_from_headers(request.headers):
+                message = "the API key is not valid"
+            return http_error(401, message, {"WWW-Authenticate": 'Bearer realm="slipway"'})
+        request.state.principal = principal
+        limit = self.state.settings.max_query_bytes
+        if len(request.scope.get("query_string", b"")) > limit:
+            raise HTTPException(414, f"The query string may have at most {limit} bytes")
+        return None
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> Context:
         ctx = Context(state=self.state, request=request, response=response)
         if isinstance(request, Request):
-            ctx.principal = await _principal(self.state, request)
+            ctx.principal = getattr(request.state, "principal", None)
         return ctx
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON object (a list is a batch, refused as such); 400 for anything else."""
+        return json_request(decode_json(data))
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """``variables=null`` in a GET query string means none, as in a JSON body."""
+        kept = {k: v for k, v in params.items() if not (k in _JSON_PARAMS and v == "null")}
+        return super().parse_query_params(kept)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        form = await request.get_form_data()  # refuses keys without DEPLOY before reading
+        operations = form.form.get("operations", "{}")
+        files_map = form.form.get("map", "{}")
+        if isinstance(operations, str | bytes):
+            operations = decode_json(operations)
+        if isinstance(files_map, str | bytes):
+            files_map = decode_json(files_map)
+        return with_files(operations, files_map, form.files)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type == OperationType.SUBSCRIPTION
+            ):
+                raise HTTPException(400, SUBSCRIPTION_OVER_HTTP) from cause
+            raise
+
+
+_JSON_PARAMS = ("variables", "extensions")
+SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions are not served over plain HTTP: open a WebSocket to /graphql "
+    "(graphql-transport-ws or graphql-ws)"
+)

@@ -32,3 +32,34 @@ def test_an_expected_error_keeps_its_message() -> None:
     result = SCHEMA.execute_sync("{ missing }")
     assert result.errors is not None
     assert result.errors[0].message == "application 'x' does not exist"
+
+
+@strawberry.type
+class Echo:
+    @strawberry.field
+    def echo(self, n: int) -> int:
+        return n
+
+
+ECHO = strawberry.Schema(query=Echo, extensions=[error_masking])
+
+
+def test_request_errors_are_bad_user_input_and_unmasked() -> None:
+    for query, variables in (
+        ("query($n: Int!) { echo(n: $n) }", {"n": 2**31}),
+        ("query($n: Int!) { echo(n: $n) }", {"n": "seven"}),
+        ("{ echo(n: 1) nope }", None),
+    ):
+        result = ECHO.execute_sync(query, variable_values=variables)
+        assert result.errors is not None
+        assert [e.extensions for e in result.errors] == [{"code": "BAD_USER_INPUT"}]
+        assert INTERNAL not in result.errors[0].message
+
+
+def test_masked_errors_carry_a_code_and_ours_keep_theirs() -> None:
+    codes = []
+    for query in ("{ boom }", "{ missing }"):
+        result = SCHEMA.execute_sync(query)
+        assert result.errors is not None
+        codes += [(e.extensions or {}).get("code") for e in result.errors]
+    assert codes == ["INTERNAL_SERVER_ERROR", "NOT_FOUND"]
