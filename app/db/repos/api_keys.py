@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.crypto import hash_api_key, new_api_key
@@ -70,8 +70,13 @@ def list_all(session: Session) -> list[ApiKey]:
 
 def revoke(session: Session, key_id: str, *, keep_last_admin: bool = True) -> bool:
     """Revoke a key at once; False when it already was. With ``keep_last_admin`` the last
-    usable ADMIN key is kept (Conflict), so the API cannot lock every operator out."""
-    row = session.get(ApiKey, key_id, with_for_update=True)
+    usable ADMIN key is kept (Conflict), so the API cannot lock every operator out.
+
+    Run in a ``locking`` session: revocations serialise (SQLite's write lock, PostgreSQL's
+    advisory lock), so two at once cannot each count the other as the remaining ADMIN."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext("slipway:api-keys"))))
+    row = session.get(ApiKey, key_id, populate_existing=True)
     if row is None:
         raise NotFound(f"API key {key_id} does not exist")
     if row.revoked_at is not None:
@@ -98,10 +103,7 @@ def _is_admin(row: ApiKey) -> bool:
 
 
 def _usable_admins(session: Session, now: datetime) -> list[ApiKey]:
-    """Locked (PostgreSQL), so two concurrent revocations cannot each see the other."""
     rows = session.scalars(
-        select(ApiKey)
-        .where(ApiKey.revoked_at.is_(None), ApiKey.scopes.contains(Scope.ADMIN.value))
-        .with_for_update()
+        select(ApiKey).where(ApiKey.revoked_at.is_(None), ApiKey.scopes.contains(Scope.ADMIN.value))
     )
     return [r for r in rows if _is_admin(r) and r.usable(now)]

@@ -4,8 +4,10 @@ minute, the last ADMIN key kept, an unknown key cheap; on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -117,3 +119,24 @@ def test_an_unknown_key_costs_one_indexed_lookup(db: Database) -> None:
     with pytest.raises(Unauthenticated):
         authenticate(db, "x" * 1_000_000)  # refused by length, before hashing or the database
     assert time.perf_counter() - started < 0.005 and len(statements) == 50
+
+
+def test_two_admins_revoking_each_other_at_once_keep_one(db: Database) -> None:
+    ids = [_key(db, Scope.ADMIN)[0] for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def revoke(key_id: str) -> str:
+        barrier.wait()
+        try:
+            with db.session(locking=True) as s:
+                api_keys.revoke(s, key_id)
+                time.sleep(0.2)  # hold the transaction while the other one tries
+            return "revoked"
+        except Conflict:
+            return "kept"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(revoke, ids))
+    assert outcomes == ["kept", "revoked"]
+    with db.session() as s:
+        assert api_keys.usable_admin_count(s) == 1
