@@ -333,3 +333,26 @@ def _take_over(real_server: Server, docker_client: Any, name: str) -> None:
     assert spec["TaskTemplate"]["ContainerSpec"]["Image"].startswith("busybox:1.36")
     assert "slipway.managed" not in (spec.get("Labels") or {})
     answers_quickly(real_server)
+
+
+def test_privileged_ports_need_an_admin_key(fake_server: Server) -> None:
+    """A Swarm ingress port takes that port's traffic on every node (port 22: the hosts'
+    ssh logins), so ports below 1024 are ADMIN's to publish."""
+    deploy = fake_server.client(Scope.DEPLOY)
+    admin = fake_server.client(Scope.ADMIN)
+    app = deploy(CREATE, input=GIT_APP())["createApplication"]
+    before = counts(fake_server)
+    for patch in (
+        {"ports": [{"publishedPort": 22, "targetPort": 22}]},
+        {"ports": [{"publishedPort": 80, "targetPort": 80, "publishMode": "HOST"}]},
+        {"previewEnabled": True, "previewPortBase": 100},
+    ):
+        error = refused(deploy, CREATE, "FORBIDDEN", input=GIT_APP(**patch))
+        assert "needs an ADMIN key" in error["message"]
+        refused(deploy, UPDATE, "FORBIDDEN", id=app["id"], input=patch)
+    assert counts(fake_server) == before
+    high = {"ports": [{"publishedPort": 8080, "targetPort": 80}]}
+    assert deploy(UPDATE, id=app["id"], input=high)["updateApplication"]["id"] == app["id"]
+    low = GIT_APP(ports=[{"publishedPort": 80, "targetPort": 80}])
+    assert admin(CREATE, input=low)["createApplication"]["id"]
+    answers_quickly(fake_server)

@@ -9,7 +9,7 @@ import strawberry
 from sqlalchemy.orm import Session
 
 from app.db.repos import applications, deployments, servers
-from app.errors import BadInput, Conflict
+from app.errors import BadInput, Conflict, Forbidden
 from app.graphql.applications.inputs import (
     CreateApplicationInput,
     UpdateApplicationInput,
@@ -42,6 +42,23 @@ class _Guard:
         policy = HostPathPolicy.from_settings(self.settings)
         return authorize_mounts(mounts, policy=policy, admin=self.admin, current=current)
 
+    def ports(self, cols: dict[str, Any]) -> None:
+        """Ports below 1024 are the host's services' (ssh, http): a Swarm ingress port
+        there takes their traffic from every node, so publishing one needs ADMIN."""
+        if self.admin:
+            return
+        published = [p["published_port"] for p in cols.get("ports") or []]
+        if cols.get("preview_port_base") is not None:
+            published.append(cols["preview_port_base"])
+        low = sorted(p for p in published if p < PRIVILEGED_PORTS)
+        if low:
+            raise Forbidden(
+                f"publishing port {low[0]} (below {PRIVILEGED_PORTS}) needs an ADMIN key"
+            )
+
+
+PRIVILEGED_PORTS = 1024
+
 
 def _guard(info: Info) -> _Guard:
     return _Guard(info.context.state.settings, Scope.ADMIN in info.context.who().scopes)
@@ -55,6 +72,7 @@ def _check_server(session: Session, cols: dict[str, Any]) -> None:
 
 def _create(session: Session, cols: dict[str, Any], guard: _Guard) -> Any:
     _check_server(session, cols)
+    guard.ports(cols)
     if "mounts" in cols:
         cols["mounts"] = guard.mounts(cols["mounts"])
     bind_registry(cols)
@@ -66,6 +84,7 @@ def _update(session: Session, app_id: str, cols: dict[str, Any], guard: _Guard) 
     row = applications.require(session, app_id)
     merged = {c: getattr(row, c) for c in ("repository", "docker_image")} | cols
     check_source(SourceType(row.source_type), merged)
+    guard.ports(cols)
     if "mounts" in cols:
         cols["mounts"] = guard.mounts(cols["mounts"], row.mounts or [])
     bind_registry(cols, row)
