@@ -49,6 +49,7 @@ def server_config(
         port=port,
         ws="websockets-sansio",
         ws_per_message_deflate=settings.ws_compression,
+        ws_max_size=settings.ws_max_message_bytes,  # JSON-decoded before any key check
         log_level=log_level,
         # The failure limit counts the peer address: X-Forwarded-For only from named proxies.
         proxy_headers=bool(settings.trusted_proxies),

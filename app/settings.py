@@ -49,12 +49,6 @@ class Settings(BaseSettings):
     max_compression_ratio: float = Field(
         default=200.0, gt=1, description="uncompressed/compressed size of one entry (>= 1 MiB)"
     )
-    max_query_bytes: int = Field(
-        default=64 * 1024,
-        ge=1024,
-        description="largest GraphQL request (JSON body, GET query string, or a document over "
-        "a WebSocket); a larger one is refused before it is parsed",
-    )
     webhook_max_body: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="bytes; a larger delivery gets 413"
     )
@@ -91,6 +85,11 @@ class Settings(BaseSettings):
     )
     ws_recheck_interval: float = Field(
         default=5.0, gt=0, description="seconds between re-checks of an open WebSocket's key"
+    )
+    ws_max_message_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="largest WebSocket message; a larger one closes the socket (1009) unread",
     )
     max_query_depth: int = Field(
         default=10, ge=1, description="nested selections a GraphQL operation may have"

@@ -3,9 +3,12 @@
 Each socket is counted from its accept (SocketRegistry: caps per process, per address while
 it waits for ``connection_init``, per API key after), must send ``connection_init`` within
 ``ws_init_timeout`` seconds, is authenticated by the key in that message (or the upgrade
-headers), and has that key re-checked every ``ws_recheck_interval`` seconds: a revoked or
-expired key closes it. Refusals use each protocol's vocabulary: graphql-transport-ws closes
-with a 44xx code (4401 unauthorized, 4408 init timeout, 4429 too many) or answers a refused
+headers, through app.auth.gate: refused keys count against the address), and has that key
+re-checked every ``ws_recheck_interval`` seconds: a revoked or expired key closes it. A
+message that is not a well-formed client message (ws_messages) closes it with 4400.
+
+Refusals use each protocol's vocabulary: graphql-transport-ws closes with a 44xx code (4400
+bad message, 4401 unauthorized, 4408 init timeout, 4429 too many) or answers a refused
 ``subscribe`` with an ``error`` message; legacy graphql-ws sends ``connection_error`` (with
 the same code and a message) before closing, and ``error`` for a refused ``start``. A full
 server closes with 1013 (Try Again Later), which clients retry with back-off.
@@ -29,21 +32,25 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyInitMessage,
 )
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from app.auth.gate import admit
 from app.auth.keys import Principal, authenticate, key_from_headers
-from app.errors import Unauthenticated
+from app.errors import RateLimited, Unauthenticated
 from app.graphql.context import Context
 from app.graphql.ws_limits import Limits, Socket, TooMany
+from app.graphql.ws_messages import malformed
 
 log = logging.getLogger(__name__)
 
+BAD_REQUEST = 4400
 UNAUTHORIZED = 4401
 INIT_TIMEOUT = 4408
 TOO_MANY = 4429
@@ -71,14 +78,15 @@ class _Guard:
         self.settings = context.state.settings
         self.limits = Limits.of(self.settings)
         self.registry = context.state.sockets
+        client = context.request.client
+        self.address = client.host if client else None
         self.init_received = False
         self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self, body: Callable[[], Awaitable[None]], *, init_deadline: bool) -> None:
         """Count the socket while ``body`` serves it; refuse it when a cap is reached."""
-        client = self.ctx.request.client
         try:
-            self.registry.open(self.socket, client.host if client else None, self.limits)
+            self.registry.open(self.socket, self.address, self.limits)
         except TooMany as exc:
             await self.refuse(TRY_AGAIN_LATER if exc.server_wide else TOO_MANY, str(exc))
             return
@@ -86,6 +94,8 @@ class _Guard:
             self._spawn(self._init_deadline())
         try:
             await body()
+        except RecursionError:  # JSON nested past the decoder's depth: not a valid message
+            await self.refuse(BAD_REQUEST, "WebSocket message must be valid JSON (too deep)")
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -97,7 +107,14 @@ class _Guard:
         """The principal of ``connection_init``; None once the socket has been refused."""
         self.init_received = True
         key = _init_key(self.ctx, payload)
-        principal = await _principal(self.ctx, key)
+        state = self.ctx.state
+        if key is not None and not key.isascii():  # ours are; a lone surrogate cannot be hashed
+            key = "?"  # refused (and counted) like any other unknown key
+        try:
+            principal = await admit(state.db, state.throttle, key=key, address=self.address)
+        except RateLimited as exc:  # this address keeps sending refused keys
+            await self.refuse(TOO_MANY, str(exc))
+            return None
         if principal is None or key is None:
             await self.refuse(UNAUTHORIZED, "Unauthorized: API key required")
             return None
@@ -143,18 +160,12 @@ class _Guard:
                 return
 
 
-async def _principal(ctx: Context, key: str | None) -> Principal | None:
-    try:
-        return await run_in_threadpool(authenticate, ctx.state.db, key)
-    except Unauthenticated:
-        return None
-
-
 async def _still_valid(ctx: Context, key: str) -> bool:
     """False once the key is refused; a failing database keeps the socket (logged)."""
     try:
         await run_in_threadpool(authenticate, ctx.state.db, key)
     except Unauthenticated:
+        ctx.state.throttle.forget(key)
         return False
     except Exception as exc:  # noqa: BLE001  # a database outage must not drop every socket
         log.warning("could not re-check a WebSocket's API key: %s", exc)
@@ -175,6 +186,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     def active_operations(self) -> int:
         return len(self.operations)
+
+    async def handle_message(self, message: Message) -> None:
+        if reason := malformed(message):
+            await self.handle_invalid_message(reason)  # 4400
+            return
+        await super().handle_message(message)
 
     async def handle(self) -> None:
         await self.guard.run(super().handle, init_deadline=False)  # Strawberry times init
@@ -205,6 +222,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     def active_operations(self) -> int:
         return len(self.tasks)
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        if reason := malformed(message):
+            await self.guard.refuse(BAD_REQUEST, reason)
+            return
+        await super().handle_message(message)
 
     async def handle(self) -> None:
         await self.guard.run(super().handle, init_deadline=True)

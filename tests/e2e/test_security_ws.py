@@ -8,27 +8,31 @@ open subscription is closed within seconds. The server keeps answering /healthz 
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
-from app.graphql.ws_limits import SocketRegistry
 from app.types import Scope
 from tests.e2e.conftest import GIT_APP, Fakes
 from tests.e2e.harness import Client, Server, running_server
 from tests.e2e.queries import CREATE_APP
+from tests.e2e.wsclient import (
+    PROTOCOLS,
+    Socket,
+    assert_limit_error,
+    assert_refused,
+    assert_streaming,
+    healthz_ms,
+    opened,
+    sockets,
+    wait_for,
+)
 
-PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
-APP_STATUS = "subscription($id: ID!) { applicationStatus(applicationId: $id) { id status } }"
 CREATE_KEY = """
 mutation($name: String!, $scopes: [Scope!]!, $expiresAt: DateTime) {
   createApiKey(name: $name, scopes: $scopes, expiresAt: $expiresAt) { id key }
@@ -42,6 +46,7 @@ LIMITS = {
     "ws_max_subscriptions": 6,
     "ws_max_subscriptions_per_key": 4,
     "ws_recheck_interval": 0.5,
+    "auth_failure_limit": 3,
 }
 
 
@@ -55,102 +60,6 @@ def server(tmp_path: Path, fakes: Fakes) -> Iterator[Server]:
 def app_id(server: Server) -> str:
     admin = server.client(Scope.ADMIN)
     return str(admin(CREATE_APP, input=GIT_APP())["createApplication"]["id"])
-
-
-class Socket:
-    """One WebSocket of either protocol, speaking just enough of it for these tests."""
-
-    def __init__(self, server: Server, protocol: str) -> None:
-        self.protocol = protocol
-        self.legacy = protocol == "graphql-ws"
-        conn = connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
-        self.ws: ClientConnection = conn.__enter__()  # as the harness does; closed by close()
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.ws.send(json.dumps(message))
-
-    def recv(self, timeout: float = 5) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(self.ws.recv(timeout=timeout))
-        return message
-
-    def init(self, key: str) -> dict[str, Any]:
-        self.send({"type": "connection_init", "payload": {"apiKey": key}})
-        return self.recv()
-
-    def subscribe(self, op_id: str, app_id: str) -> dict[str, Any]:
-        """Start applicationStatus (it stays open); the first answer to it."""
-        kind = "start" if self.legacy else "subscribe"
-        payload = {"query": APP_STATUS, "variables": {"id": app_id}}
-        self.send({"id": op_id, "type": kind, "payload": payload})
-        return self.recv()
-
-    def stop(self, op_id: str) -> None:
-        self.send({"id": op_id, "type": "stop" if self.legacy else "complete"})
-
-    def closed(self, timeout: float = 5) -> tuple[int, list[dict[str, Any]]]:
-        """The close code the server sent and the messages before it."""
-        messages = []
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                messages.append(self.recv(timeout))
-        assert closed.value.rcvd is not None, "the server did not send a close frame"
-        return closed.value.rcvd.code, messages
-
-    def close(self) -> None:
-        self.ws.close()
-
-
-def opened(stack: ExitStack, server: Server, protocol: str, key: str) -> Socket:
-    sock = Socket(server, protocol)
-    stack.callback(sock.close)
-    assert sock.init(key)["type"] == "connection_ack"
-    return sock
-
-
-def assert_refused(sock: Socket, code: int, reason: str) -> None:
-    """Closed with ``code``; legacy clients get a connection_error carrying it first."""
-    got, messages = sock.closed()
-    assert got == code
-    if sock.legacy:
-        assert messages[-1]["type"] == "connection_error", messages
-        assert messages[-1]["payload"]["code"] == code
-        assert reason in messages[-1]["payload"]["message"]
-
-
-def assert_limit_error(message: dict[str, Any], op_id: str, reason: str) -> None:
-    assert (message["type"], message["id"]) == ("error", op_id), message
-    payload = message["payload"]  # legacy: one error; graphql-transport-ws: a list
-    error = payload if isinstance(payload, dict) else payload[0]
-    assert error["extensions"]["code"] == "RATE_LIMITED"
-    assert reason in error["message"]
-
-
-def assert_streaming(message: dict[str, Any], op_id: str) -> None:
-    assert message["type"] in {"next", "data"} and message["id"] == op_id, message
-    assert message["payload"]["data"]["applicationStatus"]["status"]
-
-
-def sockets(server: Server) -> SocketRegistry:
-    """The server's own counts (same process), to wait for a disconnect to be noticed."""
-    registry: SocketRegistry = server.server.config.app.state.slipway.sockets
-    return registry
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
-def healthz_ms(server: Server) -> float:
-    """/healthz's answer time on an open connection (the client's own set-up not counted)."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=5) as http:
-        http.get("/healthz")
-        started = time.perf_counter()
-        res = http.get("/healthz")
-        assert res.status_code == 200
-        return (time.perf_counter() - started) * 1000
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -171,6 +80,26 @@ def test_a_bad_key_is_closed_at_once(server: Server, protocol: str) -> None:
     sock.send({"type": "connection_init", "payload": {"apiKey": "slw_" + "x" * 43}})
     assert_refused(sock, 4401, "Unauthorized")
     assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_repeated_bad_keys_from_one_address_are_refused_with_4429(
+    server: Server, protocol: str
+) -> None:
+    good = server.key(Scope.READ)
+    with ExitStack() as stack:
+        opened(stack, server, protocol, good)  # known good before the guessing starts
+    bad = {"type": "connection_init", "payload": {"apiKey": "slw_" + "y" * 43}}
+    for _ in range(3):
+        sock = Socket(server, protocol)
+        sock.send(bad)
+        assert_refused(sock, 4401, "Unauthorized")
+    sock = Socket(server, protocol)
+    sock.send(bad)
+    assert_refused(sock, 4429, "too many failed authentications")
+    assert healthz_ms(server) < 100
+    with ExitStack() as stack:
+        opened(stack, server, protocol, good)  # a known good key still gets in
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -1,0 +1,119 @@
+"""Malformed WebSocket messages, with and without a key, against a real server.
+
+Each is refused with the protocol's 4400 (legacy: a connection_error first), an oversized
+frame with 1009 before it is decoded, and none leaves a traceback in the server's log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from app.types import Scope
+from tests.e2e.conftest import Fakes
+from tests.e2e.harness import Server, running_server
+from tests.e2e.wsclient import PROTOCOLS, Socket, assert_refused, healthz_ms
+
+LIMIT = 16 * 1024
+INIT = {"type": "connection_init", "payload": {}}
+
+
+@pytest.fixture
+def server(tmp_path: Path, fakes: Fakes) -> Iterator[Server]:
+    with running_server(tmp_path / "data", fakes.adapters, ws_max_message_bytes=LIMIT) as server:
+        yield server
+
+
+class _Tracebacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or "Traceback" in record.getMessage():
+            self.records.append(record)
+
+
+@pytest.fixture
+def no_tracebacks(server: Server) -> Iterator[None]:  # noqa: ARG001  # after uvicorn's logging set-up
+    """Fails when the server logs a traceback (its uvicorn logger does not propagate)."""
+    handler = _Tracebacks()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn"), logging.getLogger("asyncio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    assert not handler.records, [r.getMessage() for r in handler.records]
+
+
+def _operation(protocol: str, **fields: object) -> str:
+    kind = "start" if protocol == "graphql-ws" else "subscribe"
+    return json.dumps({"type": kind, **fields})
+
+
+MALFORMED = {
+    "a list": lambda _: "[1, 2]",
+    "no type": lambda _: json.dumps({"payload": {}}),
+    "no id": lambda p: _operation(p, payload={"query": "subscription { x }"}),
+    "a number for id": lambda p: _operation(p, id=1, payload={"query": "subscription { x }"}),
+    "no payload": lambda p: _operation(p, id="1"),
+    "a number for query": lambda p: _operation(p, id="1", payload={"query": 1}),
+    "a list for variables": lambda p: _operation(
+        p, id="1", payload={"query": "subscription { x }", "variables": []}
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_tracebacks")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_a_malformed_message_after_init_is_refused_with_4400(
+    server: Server, protocol: str, shape: str
+) -> None:
+    sock = Socket(server, protocol)
+    assert sock.init(server.key(Scope.READ))["type"] == "connection_ack"
+    sock.ws.send(MALFORMED[shape](protocol))
+    assert_refused(sock, 4400, "Failed to parse message")
+    assert healthz_ms(server) < 100
+
+
+@pytest.mark.usefixtures("no_tracebacks")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_json_nested_too_deep_is_refused_with_4400_without_a_key(
+    server: Server, protocol: str
+) -> None:
+    sock = Socket(server, protocol)
+    sock.ws.send("[" * 6000 + "]" * 6000)  # within the size limit, past the decoder's depth
+    assert_refused(sock, 4400, "too deep")
+    assert healthz_ms(server) < 100
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_frame_over_the_limit_is_refused_with_1009_unread(server: Server, protocol: str) -> None:
+    sock = Socket(server, protocol)
+    big = {"type": "connection_init", "payload": {"x": "a" * LIMIT}}
+    started = time.monotonic()
+    sock.ws.send(json.dumps(big))
+    with pytest.raises(ConnectionClosed) as closed:
+        sock.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert time.monotonic() - started < 1.0
+    assert healthz_ms(server) < 100
+
+
+@pytest.mark.usefixtures("no_tracebacks")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_key_that_is_not_ascii_is_refused_with_4401(server: Server, protocol: str) -> None:
+    sock = Socket(server, protocol)
+    sock.ws.send('{"type": "connection_init", "payload": {"apiKey": "slw_\\ud800"}}')
+    assert_refused(sock, 4401, "Unauthorized")
+    assert healthz_ms(server) < 100
