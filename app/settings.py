@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_compression_ratio: float = Field(
         default=200.0, gt=1, description="uncompressed/compressed size of one entry (>= 1 MiB)"
     )
+    max_query_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="largest GraphQL request (JSON body, GET query string, or a document over "
+        "a WebSocket); a larger one is refused before it is parsed",
+    )
     webhook_max_body: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="bytes; a larger delivery gets 413"
     )
