@@ -252,6 +252,14 @@ LONG = "x" * 600
         ("healthCheckPath", "/" + "p" * 600, "healthCheckPath must be at most 500"),
         ("mounts", [_bind("/srv/" + "m" * 5000)], "mount source must be at most 4096"),
         ("registryPassword", "p" * 20_000, "registryPassword must be at most 16384"),
+        # what would overflow a VARCHAR on PostgreSQL (an internal error there)
+        (
+            "repository",
+            "https://" + "u" * 300 + ":pw@example.invalid/r.git",
+            "repository user name must be at most 200",
+        ),
+        ("dockerImage", "h" * 300 + ".example/x:1", "registry host must be at most 253"),
+        ("buildServerId", "s" * 100, "buildServerId must be at most 24"),
     ],
 )
 def test_over_long_and_deceptive_fields_are_bad_input(
@@ -284,6 +292,12 @@ def test_deployment_titles_descriptions_and_server_names_are_bounded(
     ):
         error = refused(admin, deploy_with, "BAD_USER_INPUT", id=app_id, t=title, d=description)
         assert words in error["message"]
+    deploy_branch = (
+        "mutation($id: ID!, $b: String) { deployApplication(applicationId: $id, branch: $b) "
+        "{ id } }"
+    )
+    error = refused(admin, deploy_branch, "BAD_USER_INPUT", id=app_id, b="b" * 300)
+    assert "branch must be at most 255" in error["message"]
     # a 1 MB title is refused (by the body limit or by the field's), quickly, no row
     started = time.monotonic()
     res = admin.http.post(

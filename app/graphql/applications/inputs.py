@@ -219,6 +219,7 @@ def check_source(source_type: SourceType, cols: dict[str, Any]) -> None:
 def _repository(value: str, cipher: Cipher) -> dict[str, Any]:
     check_length(value, "repository", 2048)
     clean, user, password = split_credentials(validate_repository(value))
+    check_length(user or "", "repository user name", 200)
     return {
         "repository": clean,
         "repository_username": user,
@@ -415,7 +416,7 @@ _CONVERTERS: dict[str, Any] = {
     "command": _command,
     "deploy_timeout": _ranged("deploy_timeout", "deployTimeout", 10, 7 * 24 * 3600),
     "keep_deployments": _ranged("keep_deployments", "keepDeployments", 1, 10_000),
-    "build_server_id": _plain("build_server_id", str),
+    "build_server_id": _plain("build_server_id", _bounded("buildServerId", 24, str)),
     "ssh_key": _ssh_key,
     "known_hosts": _plain(
         "known_hosts",

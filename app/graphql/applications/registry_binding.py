@@ -15,6 +15,7 @@ from docker.errors import DockerException
 
 from app.db.models import Application
 from app.errors import BadInput
+from app.graphql.limits import check_length
 from app.runtime.images import registry_host
 
 _CREDENTIALS = ("registry_username", "registry_password_enc")
@@ -25,9 +26,10 @@ def image_registry(image: str | None) -> str | None:
     if not image:
         return None
     try:
-        return registry_host(image)
+        host = registry_host(image)
     except DockerException as exc:
         raise BadInput(f"dockerImage {image[:200]!r} is not an image reference: {exc}") from exc
+    return check_length(host, "dockerImage registry host", 253)
 
 
 def bind_registry(cols: dict[str, Any], row: Application | None = None) -> None:

@@ -16,7 +16,7 @@ from app.errors import BadInput
 from app.graphql.context import Info
 from app.graphql.deployments.drops import accept_drop
 from app.graphql.deployments.types import Deployment
-from app.graphql.limits import check_description, check_title
+from app.graphql.limits import check_description, check_length, check_title
 from app.graphql.permissions import CanDeploy
 from app.queue.submit import SourceOverride, submit
 from app.sources.validate import validate_commit_sha, validate_ref
@@ -62,9 +62,9 @@ def _override(sha: str | None, branch: str | None, tag: str | None) -> SourceOve
         raise BadInput("give branch or tag, not both")
     if sha is None and branch is None and tag is None:
         return None
-    ref = validate_ref(tag, "tag") if tag is not None else None
+    ref = validate_ref(check_length(tag, "tag", 255), "tag") if tag is not None else None
     if branch is not None:
-        ref = validate_ref(branch)
+        ref = validate_ref(check_length(branch, "branch", 255))
     return SourceOverride(
         sha=validate_commit_sha(sha) if sha is not None else None,
         ref=ref,
