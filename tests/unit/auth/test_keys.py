@@ -114,11 +114,18 @@ def test_an_unknown_key_costs_one_indexed_lookup(db: Database) -> None:
             authenticate(db, f"slw_guess-{i}")
         timings.append(time.perf_counter() - started)
     assert len(statements) == 50 and all("key_hash" in s for s in statements)
-    assert statistics.median(timings) < 0.005, timings  # a few ms at most, even loaded
+    # a fraction of a millisecond idle; the bound leaves room for a loaded 2-core machine
+    assert statistics.median(timings) < 0.02, timings
     started = time.perf_counter()
     with pytest.raises(Unauthenticated):
         authenticate(db, "x" * 1_000_000)  # refused by length, before hashing or the database
-    assert time.perf_counter() - started < 0.005 and len(statements) == 50
+    assert time.perf_counter() - started < 0.02 and len(statements) == 50
+    if db.engine.dialect.name == "sqlite":  # PostgreSQL may scan a 50-row table instead
+        with db.engine.connect() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM api_keys WHERE key_hash = ?", ("x",)
+            ).all()
+        assert "USING INDEX" in str(plan), plan
 
 
 def test_two_admins_revoking_each_other_at_once_keep_one(db: Database) -> None:
