@@ -117,3 +117,13 @@ def test_a_key_that_is_not_ascii_is_refused_with_4401(server: Server, protocol: 
     sock.ws.send('{"type": "connection_init", "payload": {"apiKey": "slw_\\ud800"}}')
     assert_refused(sock, 4401, "Unauthorized")
     assert healthz_ms(server) < 100
+
+
+@pytest.mark.usefixtures("no_tracebacks")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_second_connection_init_is_refused_with_4429(server: Server, protocol: str) -> None:
+    """Re-initialising could otherwise move a socket to another key past that key's cap."""
+    sock = Socket(server, protocol)
+    assert sock.init(server.key(Scope.READ))["type"] == "connection_ack"
+    sock.send({"type": "connection_init", "payload": {"apiKey": server.key(Scope.READ)}})
+    assert_refused(sock, 4429, "Too many initialisation requests")

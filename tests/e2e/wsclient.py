@@ -26,6 +26,7 @@ class Socket:
     def __init__(self, server: Server, protocol: str) -> None:
         self.protocol = protocol
         self.legacy = protocol == "graphql-ws"
+        self.last_reason = ""
         conn = connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
         self.ws: ClientConnection = conn.__enter__()  # as the harness does; closed by close()
 
@@ -51,12 +52,13 @@ class Socket:
         self.send({"id": op_id, "type": "stop" if self.legacy else "complete"})
 
     def closed(self, timeout: float = 5) -> tuple[int, list[dict[str, Any]]]:
-        """The close code the server sent and the messages before it."""
+        """The close code the server sent and the messages before it (reason: last_reason)."""
         messages = []
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 messages.append(self.recv(timeout))
         assert closed.value.rcvd is not None, "the server did not send a close frame"
+        self.last_reason = closed.value.rcvd.reason
         return closed.value.rcvd.code, messages
 
     def close(self) -> None:
@@ -71,9 +73,9 @@ def opened(stack: ExitStack, server: Server, protocol: str, key: str) -> Socket:
 
 
 def assert_refused(sock: Socket, code: int, reason: str) -> None:
-    """Closed with ``code``; legacy clients get a connection_error carrying it first."""
+    """Closed with ``code`` and ``reason``; legacy clients get a connection_error first."""
     got, messages = sock.closed()
-    assert got == code
+    assert (got, reason in sock.last_reason) == (code, True), (got, sock.last_reason)
     if sock.legacy:
         assert messages[-1]["type"] == "connection_error", messages
         assert messages[-1]["payload"]["code"] == code
