@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import Unavailable
+from app.errors import BadInput, Unavailable
 from app.filemodes import private_file, sqlite_file
 
 
@@ -85,6 +85,9 @@ class Database:
                 yield session
         except OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc.orig.__class__.__name__}") from exc
+        except DataError as exc:  # a value the database cannot take, such as NUL in an ID
+            reason = str(exc.orig).strip().splitlines()[0]  # never the statement or parameters
+            raise BadInput(f"the database refused a value: {reason}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
