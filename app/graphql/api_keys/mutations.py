@@ -13,6 +13,7 @@ from app.db.session import Database
 from app.errors import BadInput
 from app.graphql.context import Info
 from app.graphql.enums import Scope
+from app.graphql.limits import check_display_name
 from app.graphql.permissions import IsAdmin
 from app.types import Scope as ScopeValue
 
@@ -53,9 +54,9 @@ class ApiKeyMutations:
         scopes: list[Scope],
         expires_at: datetime | None = None,
     ) -> CreatedApiKey:
-        name = name.strip()
-        if not 1 <= len(name) <= 100 or not scopes:
-            raise BadInput("an API key needs a name (1-100 characters) and at least one scope")
+        name = check_display_name(name, "name")  # no control or bidi characters (nor NUL)
+        if not scopes:
+            raise BadInput("an API key needs at least one scope")
         expiry = _expiry(expires_at)
         values = [ScopeValue(s) for s in scopes]
         row, secret = await info.context.db(
