@@ -17,11 +17,8 @@ SQLite and on PostgreSQL (which refuses what SQLite stores, such as NUL in text)
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,11 +38,12 @@ from app.types import Scope
 from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
 from tests.e2e.harness import Server, running_server
 from tests.e2e.queries import CREATE_APP, DEPLOY
+from tests.support.answers import LogWatch, probe, watching_logs
+from tests.support.answers import problems as answer_problems
 
 # Cases per field: positive ones reach the resolvers, negative ones only the validation.
 CASES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 10}
 DEADLINE = timedelta(seconds=5)  # one request; a slower answer is a finding of its own
-TRACEBACK = "Traceback (most recent call last)"
 CREATE_SERVER = 'mutation { createServer(name: "fuzz", maxConcurrentBuilds: 1) { id } }'
 
 
@@ -65,52 +63,6 @@ class Finding:
             sent += f"\nvariables: {json.dumps(self.variables)[:1500]}"
         head = f"--- {self.operation} ({self.mode}): {self.problem}"
         return f"{head}\n{sent}\nHTTP {self.status}: {self.body[:1500]}"
-
-
-class LogWatch(logging.Handler):
-    """The server's log records that carry a traceback or say ERROR, as they come."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info or record.levelno >= logging.ERROR or TRACEBACK in record.getMessage():
-            self.records.append(record)
-
-    def take(self) -> list[str]:
-        taken, self.records = self.records, []
-        return [_describe(r) for r in taken]
-
-
-def _describe(record: logging.LogRecord) -> str:
-    text = f"{record.levelname} {record.name}: {record.getMessage()}"
-    if record.exc_info and record.exc_info[1] is not None:
-        exc = record.exc_info[1]
-        text += f" [traceback of {exc.__class__.__name__}: {exc}]"
-    return text
-
-
-@contextmanager
-def watching_logs() -> Iterator[LogWatch]:
-    """Root and uvicorn (which does not propagate): where the server's errors are logged."""
-    watch = LogWatch()
-    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
-    for logger in loggers:
-        logger.addHandler(watch)
-    try:
-        yield watch
-    finally:
-        for logger in loggers:
-            logger.removeHandler(watch)
-
-
-def _probe(watch: LogWatch) -> None:
-    """The watch sees what the server logs: a resolver's masked error, uvicorn's 500."""
-    logging.getLogger("app.graphql.errors").error("probe", exc_info=ValueError("probe"))
-    logging.getLogger("uvicorn.error").error("Exception in ASGI application")
-    logging.getLogger("app.graphql.errors").warning("a plain warning is not a finding")
-    assert len(watch.take()) == 2, "the log watch must see the server's errors"
 
 
 def _seed(server: Server) -> list[str]:
@@ -147,23 +99,6 @@ def _register_scalars(ids: list[str]) -> None:
 
 def _field(name: str, value: graphql.ValueNode) -> graphql.ObjectFieldNode:
     return graphql.ObjectFieldNode(name=graphql.NameNode(value=name), value=value)
-
-
-def _problems(status: int, text: str) -> list[str]:
-    """What is wrong with one answer, by the rules above (empty when it is fine)."""
-    if status >= 500:
-        return [f"HTTP {status}"]
-    if TRACEBACK in text or 'File "/' in text:
-        return ["traceback text in the response"]
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return [] if status >= 400 else ["a 2xx answer that is not JSON"]
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not errors:
-        return []
-    uncoded = [e for e in errors if not (e.get("extensions") or {}).get("code")]
-    return [f"error without extensions.code: {e.get('message')!r}" for e in uncoded[:3]]
 
 
 class Fuzzer:
@@ -212,7 +147,7 @@ class Fuzzer:
             query, variables = case.body, None
             response = case.call(base_url=self.base_url, session=self.session, timeout=30)
             status, text = response.status_code, response.content.decode("utf-8", "replace")
-        problems = _problems(status, text)
+        problems = answer_problems(status, text)
         problems += [f"server log: {line}" for line in self.watch.take()]
         self.findings.extend(
             Finding(label, mode.value, p, query, status, text, variables) for p in problems
@@ -282,7 +217,7 @@ def test_fuzzed_queries_and_mutations_get_coded_answers_and_no_traceback(
         running_server(tmp_path / "data", fakes.adapters, database_url=database_url) as server,
         watching_logs() as watch,
     ):
-        _probe(watch)
+        probe(watch)
         _register_scalars(_seed(server))
         key = server.key(Scope.ADMIN)
         schema = schemathesis.graphql.from_url(server.url, headers={"x-api-key": key})
