@@ -55,7 +55,7 @@ UNAUTHORIZED = 4401
 INIT_TIMEOUT = 4408
 TOO_MANY = 4429
 TRY_AGAIN_LATER = 1013
-LIMIT_CODE = "RATE_LIMITED"  # extensions.code of a refused subscribe/start
+LIMIT_CODE = RateLimited.code  # extensions.code of a refused subscribe/start
 Refuse = Callable[[int, str], Awaitable[None]]
 
 
