@@ -17,6 +17,7 @@ from app.runtime.images import authed_api, pull_image
 from app.runtime.redact import redact
 from app.runtime.spec import MANAGED_LABEL, swarm_service_args
 from app.runtime.tasks import strip_digest
+from app.runtime.volumes import check_volumes
 from app.types import CancelToken, LogFn, LogStream, RegistryAuth, ServiceSpec
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class SwarmRuntime:
         try:
             current = self._find(spec.name)
             action = "create" if current is None else "update"
+            check_volumes(self._client.api, spec)
             if current is None:
                 return self._create(spec, log)
             _require_managed(current, spec.name)
