@@ -60,6 +60,13 @@ def _healthz(server: Server) -> float:
     return time.perf_counter() - started
 
 
+def _answers_quickly(server: Server) -> None:
+    """/healthz under 100 ms right after: the best of three, so one scheduler hiccup on a
+    shared machine does not decide it."""
+    took = min(_healthz(server) for _ in range(3))
+    assert took < 0.1, took
+
+
 def _created(admin: Client, name: str, *scopes: str, **extra: Any) -> dict[str, Any]:
     made: dict[str, Any] = admin(CREATE, name=name, scopes=list(scopes), **extra)["createApiKey"]
     return made
@@ -114,7 +121,7 @@ def test_a_revoked_key_is_refused_on_its_next_request(
     with pytest.raises(GraphQLError) as err:
         admin(REVOKE, id="no-such-key")
     assert err.value.codes == ["NOT_FOUND"]
-    assert _healthz(fake_server) < 0.1
+    _answers_quickly(fake_server)
 
 
 def test_the_last_admin_key_is_kept_and_a_key_may_revoke_itself(
@@ -170,9 +177,12 @@ def test_repeated_failures_get_429_while_a_valid_key_still_works(
     for i in range(limit):
         res = _post(http, fake_server, f"slw_guess-{i}")
         assert _codes(res) == ["UNAUTHENTICATED"], res.text
-    started = time.perf_counter()
-    slowed = _post(http, fake_server, "slw_guess-next")
-    assert time.perf_counter() - started < 0.1
+    took = []
+    for i in range(3):  # answered from memory: the best of three well under 100 ms
+        started = time.perf_counter()
+        slowed = _post(http, fake_server, f"slw_guess-next-{i}")
+        took.append(time.perf_counter() - started)
+    assert min(took) < 0.1, took
     assert slowed.status_code == 429 and _codes(slowed) == ["RATE_LIMITED"]
     retry = int(slowed.headers["retry-after"])
     assert 1 <= retry <= fake_server.settings.auth_failure_window
@@ -181,7 +191,7 @@ def test_repeated_failures_get_429_while_a_valid_key_still_works(
     assert spoofed.status_code == 429
     assert _post(http, fake_server, good).json() == {"data": {"applications": {"edges": []}}}
     assert _post(http, fake_server, None).status_code != 429  # no key: refused, not slowed
-    assert _healthz(fake_server) < 0.1
+    _answers_quickly(fake_server)
 
 
 def test_a_key_first_used_while_slowed_waits_and_a_revoked_one_loses_its_pass(
@@ -229,7 +239,7 @@ def test_healthz_stays_fast_under_a_flood_of_bad_keys(fake_server: Server) -> No
     slowed = sum(c.get(429, 0) for c in counts)
     assert answered > 100 and slowed >= answered - 2 * fake_server.settings.auth_failure_limit
     assert statistics.median(during) < 0.1, during
-    assert _healthz(fake_server) < 0.1
+    _answers_quickly(fake_server)
 
 
 # -- files on disk --------------------------------------------------------------------------
