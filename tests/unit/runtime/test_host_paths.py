@@ -144,3 +144,27 @@ def test_realpath_is_what_this_host_sees(tmp_path: Path) -> None:
     missing = tmp_path / "not" / "there"
     assert os.path.realpath(missing) == str(missing)
     assert _policy(tmp_path).authorize(str(missing), admin=True) == str(missing)
+
+
+def test_the_service_spec_grants_no_host_privileges() -> None:
+    """Nothing a key can set reaches capabilities, privileged mode, devices, the host's
+    network, PID or IPC namespaces: the task template holds only these keys."""
+    from app.runtime.spec import swarm_service_args
+    from app.types import HealthCheckSpec, PortSpec, ServiceSpec
+
+    spec = ServiceSpec(
+        name="web",
+        image="busybox:1.36",
+        env={"A": "b"},
+        ports=(PortSpec(published_port=8080, target_port=80),),
+        mounts=(MountSpec(type="volume", source="data", target="/data"),),
+        health_check=HealthCheckSpec(test=("CMD", "true")),
+        command=("sleep", "1"),
+        labels={"x": "y"},
+    )
+    template = swarm_service_args(spec).task_template
+    assert set(template) <= {"ContainerSpec", "Resources", "RestartPolicy", "ForceUpdate"}
+    assert set(template["ContainerSpec"]) <= {
+        "Image", "Command", "Args", "Env", "Labels", "Healthcheck", "Mounts",
+    }  # fmt: skip
+    assert swarm_service_args(spec).networks is None
