@@ -103,6 +103,8 @@ def test_volumes_stay_deploy_and_carry_no_driver_options(fake_server: Server) ->
         {**volume, "source": "/"},
         {**volume, "source": "../etc"},
         {**volume, "target": "data"},
+        {**volume, "target": "/"},
+        {**volume, "target": "/data/../etc"},
     ):
         refused(deploy, CREATE, "BAD_USER_INPUT", input=GIT_APP(mounts=[mount]))
     assert counts(fake_server) == before

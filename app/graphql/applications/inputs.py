@@ -279,6 +279,8 @@ def _mounts(value: list[MountInput], _: Cipher) -> dict[str, Any]:
         if m.type not in ("bind", "volume"):
             raise BadInput(f"mount type must be bind or volume, got {m.type[:20]!r}")
         target = normalised(m.target, "mount target")
+        if target == "/":
+            raise BadInput("mount target must not be / (the container's root)")
         if target in targets:
             raise BadInput(f"mount target {target} is given twice")
         targets.add(target)
