@@ -79,7 +79,7 @@ def test_a_bad_key_is_closed_at_once(server: Server, protocol: str) -> None:
     started = time.monotonic()
     sock.send({"type": "connection_init", "payload": {"apiKey": "slw_" + "x" * 43}})
     assert_refused(sock, 4401, "Unauthorized")
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0  # at once, not after some delay
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
