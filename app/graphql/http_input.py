@@ -8,43 +8,21 @@ Strings with unpaired surrogates (``"\\ud800"``) are refused too: no database st
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from cross_web import HTTPException
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+from app import strict_json
 
 
 def decode_json(data: str | bytes) -> object:
     """The JSON value of ``data`` (UTF-8), or HTTPException 400 saying what is wrong."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise HTTPException(
-                400, f"The request is not valid UTF-8 (byte {exc.start} is not)"
-            ) from exc
     try:
-        value = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise HTTPException(400, f"The request is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise HTTPException(400, "The request's JSON is nested too deeply") from exc
-    if _SURROGATE_ESCAPE.search(data) and _has_lone_surrogate(value):
-        raise HTTPException(400, "The request's JSON has a string with an unpaired surrogate")
-    return value
-
-
-def _has_lone_surrogate(value: object) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+        return strict_json.loads(data)
+    except strict_json.JSONRefused as exc:
+        raise HTTPException(400, f"The request is {exc}") from exc
 
 
 def json_request(value: object, what: str = "The request body") -> dict[str, Any] | list[Any]:

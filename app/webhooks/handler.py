@@ -12,7 +12,6 @@ claim whose action then fails is dropped so a redelivery retries.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from urllib.parse import parse_qs
 
 from sqlalchemy.exc import IntegrityError
 
+from app import strict_json
 from app.crypto import Cipher
 from app.db.repos import applications, webhooks
 from app.db.session import Database
@@ -139,8 +139,8 @@ def _payload(headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
     try:
         if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             body = parse_qs(body.decode()).get("payload", [""])[0].encode()
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = strict_json.loads(body)  # also refuses deep nesting and unpaired surrogates
+    except ValueError:  # JSONRefused, UnicodeDecodeError
         return None
     return data if isinstance(data, dict) else None
 

@@ -9,6 +9,8 @@ body is read. After each attack /healthz answers within 100 ms.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import socket
@@ -21,14 +23,16 @@ import httpx
 import pytest
 
 from app.types import Scope
-from tests.e2e.conftest import Fakes
+from tests.e2e.conftest import GIT_APP, Fakes
 from tests.e2e.harness import Server, running_server
+from tests.e2e.queries import CREATE_APP
 
 LOGGERS = ("", "uvicorn", "uvicorn.error")
 ALIASES_400K = "{" + " ".join(f"a{i}:__typename" for i in range(400_000)) + "}"
 SCHEMA_30K = "{" + " ".join(f"s{i}:__schema{{types{{name}}}}" for i in range(30_000)) + "}"
 DIRECTIVES_60K = "{__typename" + " @include(if:true)" * 60_000 + "}"
 LIST = "{ applications { edges { node { id } } } }"
+REGENERATE = "mutation($id: ID!) { regenerateWebhookSecret(applicationId: $id) }"
 
 
 class Log(logging.Handler):
@@ -381,3 +385,35 @@ def test_upload_with_deploy_is_still_read(fake_server: Server) -> None:
         headers={"content-type": "multipart/form-data; boundary=B"},
     )
     assert (res.status_code, code(res)) == (200, "NOT_FOUND"), res.text
+
+
+# -- the same class at the webhook edge: signed but unusable bodies are 400, not 500 ------------
+
+HOOK_BODIES = {
+    "deep-json": b"[" * 30000 + b"]" * 30000,
+    "lone-surrogate": b'{"ref": "refs/heads/main", "after": "\\ud800", "head_commit": {}}',
+    "invalid-utf8": b'{"ref": "refs/heads/main\xff"}',
+}
+
+
+@pytest.mark.parametrize("case", HOOK_BODIES, ids=list(HOOK_BODIES))
+def test_signed_webhook_bodies_that_cannot_be_used_are_400(
+    fake_server: Server, server_log: Log, case: str
+) -> None:
+    admin = fake_server.client(Scope.ADMIN)
+    app_id = admin(CREATE_APP, input=GIT_APP(sourceType="GITHUB"))["createApplication"]["id"]
+    secret = admin(REGENERATE, id=app_id)["regenerateWebhookSecret"]
+    body = HOOK_BODIES[case]
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    res = httpx.post(
+        f"http://127.0.0.1:{fake_server.port}/webhooks/github/{app_id}",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-github-event": "push",
+            "x-github-delivery": f"d-{case}",
+            "x-hub-signature-256": signature,
+        },
+    )
+    assert (res.status_code, res.json()) == (400, {"error": "the body is not a JSON object"})
+    assert server_log.records == [], server_log.text()
