@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from app.auth.throttle import AuthThrottle
 from app.crypto import Cipher, load_or_create_key
+from app.db.repos import applications
 from app.db.session import Database
 from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
@@ -95,6 +96,10 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 limit=settings.auth_failure_limit, window=settings.auth_failure_window
             ),
         )
+        with db.session() as session:  # build args stored in clear before migration 0004
+            sealed = applications.seal_all_build_args(session, view.state.cipher)
+        if sealed:
+            log.info("encrypted the clear build arguments of %d applications", sealed)
         worker: Worker | None = None
         watchdog: Watchdog | None = None
         if not settings.embedded:  # workers sweep too; this covers "every worker is gone"

@@ -6,9 +6,9 @@ Create Date: 2026-12-01
 
 Build argument values move to ``build_args_enc`` (encrypted like env) and their names to
 ``build_arg_keys``. The migration has no access to the server's secret key, so it only
-copies the names; the application moves each row's clear values into the encrypted
-column (and empties ``build_args``) the first time it writes the build args or runs a
-deployment of that application (``app.db.repos.applications.seal_build_args``).
+copies the names; the server moves every row's clear values into the encrypted column
+(and empties ``build_args``) when it starts, and again whenever it writes the build args
+or runs a deployment (``app.db.repos.applications.seal_all_build_args``/``seal_build_args``).
 
 Registry credentials get the registry host they were given for (``registry_host``),
 filled here from each row's ``docker_image``; a pull sends them to that host only.

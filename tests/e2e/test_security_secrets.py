@@ -10,7 +10,7 @@ from pathlib import Path
 from app.db.models import Application
 from app.types import Scope
 from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
-from tests.e2e.harness import Server
+from tests.e2e.harness import Server, running_server
 from tests.e2e.queries import DEPLOY
 from tests.e2e.support_security import APP, CREATE, UPDATE, answers_quickly
 
@@ -154,3 +154,22 @@ def test_clear_build_args_of_an_older_row_are_sealed_on_first_deploy(
     row = _stored(fake_server, app_id)
     assert row.build_args == {} and row.build_arg_keys == ["LEGACY_TOKEN"]
     assert row.build_args_enc and SECRET not in row.build_args_enc
+
+
+def test_clear_build_args_are_sealed_when_the_server_starts(tmp_path: Path, fakes: Fakes) -> None:
+    """An application never deployed nor edited after the upgrade is sealed too: the
+    server encrypts every clear value at startup."""
+    data = tmp_path / "data"
+    with running_server(data, fakes.adapters) as server:
+        app_id = server.client(Scope.DEPLOY)(CREATE, input=GIT_APP())["createApplication"]["id"]
+    with server.db.session() as session:  # as an older version left it
+        row = session.get(Application, app_id)
+        assert row is not None
+        row.build_args = {"OLD_TOKEN": SECRET}
+    server.db.dispose()
+    with running_server(data, fakes.adapters) as restarted:
+        row = _stored(restarted, app_id)
+        assert row.build_args == {} and row.build_arg_keys == ["OLD_TOKEN"]
+        assert row.build_args_enc and SECRET not in row.build_args_enc
+        shown = restarted.client(Scope.READ)(APP, id=app_id)["application"]
+        assert shown["buildArgKeys"] == ["OLD_TOKEN"] and SECRET not in json.dumps(shown)

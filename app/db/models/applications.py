@@ -27,7 +27,7 @@ class Application(IdMixin, Base):
     dockerfile: Mapped[str] = mapped_column(String(500), default="Dockerfile")
     context_path: Mapped[str] = mapped_column(String(500), default=".")
     # build arguments are secrets like env: values encrypted, names for display; the clear
-    # ``build_args`` of rows older than 0004 is moved into ``build_args_enc`` on first use
+    # ``build_args`` of rows older than 0004 is moved into ``build_args_enc`` at startup
     build_args: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     build_args_enc: Mapped[str | None] = mapped_column(Text)
     build_arg_keys: Mapped[list[str]] = mapped_column(JSON, default=list)

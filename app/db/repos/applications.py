@@ -88,3 +88,13 @@ def build_arg_values(app: Application, cipher: Cipher) -> dict[str, str]:
     values = cipher.decrypt_json(app.build_args_enc, {})
     merged = {**(app.build_args or {}), **(values if isinstance(values, dict) else {})}
     return {str(k): str(v) for k, v in merged.items()}
+
+
+def seal_all_build_args(session: Session, cipher: Cipher) -> int:
+    """Encrypt every row's clear build-arg values (rows older than migration 0004); run
+    once at startup. Returns how many rows were sealed."""
+    rows = session.scalars(select(Application).where(Application.build_args_enc.is_(None))).all()
+    legacy = [row for row in rows if row.build_args]
+    for row in legacy:
+        seal_build_args(row, cipher)
+    return len(legacy)
