@@ -31,14 +31,31 @@ def loads(data: str | bytes) -> object:
         raise JSONRefused(f"not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise JSONRefused("JSON nested too deeply") from exc
-    if _SURROGATE_ESCAPE.search(data) and _has_lone_surrogate(value):
+    if _SURROGATE_ESCAPE.search(data) and has_unpaired_surrogate(value):
         raise JSONRefused("JSON with a string that has an unpaired surrogate")
     return value
 
 
-def _has_lone_surrogate(value: object) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
+def has_unpaired_surrogate(value: object) -> bool:
+    """Whether a string in ``value`` (JSON-like: dicts, lists, scalars) cannot be encoded;
+    iterative, so any depth the decoder accepted is fine."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not _encodable(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

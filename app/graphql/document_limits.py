@@ -11,7 +11,10 @@ before validation sees it:
 - more than ``MAX_SELECTIONS`` selections with fragments counted where they are spread
   (what a fragment-expanding walk visits), or a fragment spread inside itself;
 - one response name more than ``MAX_REPEATS`` times in one selection set;
-- more than ``MAX_DIRECTIVES`` directives in the text.
+- more than ``MAX_DIRECTIVES`` directives in the text;
+
+and, after validation, variables holding a string with an unpaired surrogate (JSON's
+``"\\ud800"``; HTTP bodies refuse them when decoded, WebSocket messages reach here).
 
 Aliases are bounded by Strawberry's ``MaxAliasesLimiter`` (safe once the expanded size is),
 tokens by ``MaxTokensLimiter``. Only documents up to ``CACHE_MAX_CHARS`` enter the parser and
@@ -45,6 +48,8 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.max_aliases import create_validator
 from strawberry.schema.schema import validate_document
+
+from app.strict_json import has_unpaired_surrogate
 
 MAX_TOKENS = 2_000
 MAX_ALIASES = 30
@@ -193,7 +198,12 @@ class CheckedValidation(SchemaExtension):
             args = (ctx.schema._schema, ctx.graphql_document, tuple(ctx.validation_rules))
             short = len(ctx.query or "") <= CACHE_MAX_CHARS
             ctx.pre_execution_errors = (_cached_validate if short else _validate)(*args)
+            if not ctx.pre_execution_errors and has_unpaired_surrogate(ctx.variables):
+                ctx.pre_execution_errors = [refusal(UNSTORABLE)]
         yield
+
+
+UNSTORABLE = "A variable holds a string with an unpaired surrogate, which cannot be stored"
 
 
 def _validate(

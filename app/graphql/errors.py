@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 from starlette.responses import JSONResponse
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.errors import SlipwayError
 
@@ -23,10 +25,17 @@ INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
 HTTP_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RATE_LIMITED"}
 
 
+# Strawberry's own refusals of a request's shape (an operation type the transport does not
+# run, such as a mutation over legacy graphql-ws; no or no single operation).
+_REQUEST_SHAPE = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
+
+
 def is_request_error(error: GraphQLError) -> bool:
     """Raised about the request before execution: its text, its variables' values."""
     original = error.original_error
-    return error.path is None and (original is None or isinstance(original, GraphQLError))
+    return error.path is None and (
+        original is None or isinstance(original, (GraphQLError, *_REQUEST_SHAPE))
+    )
 
 
 def is_unexpected(error: GraphQLError) -> bool:

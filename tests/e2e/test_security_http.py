@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from app.types import Scope
 from tests.e2e.conftest import GIT_APP, Fakes
@@ -416,4 +417,56 @@ def test_signed_webhook_bodies_that_cannot_be_used_are_400(
         },
     )
     assert (res.status_code, res.json()) == (400, {"error": "the body is not a JSON object"})
+    assert server_log.records == [], server_log.text()
+
+
+WS_PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
+CREATE_WITH = "mutation($i: CreateApplicationInput!) { createApplication(input: $i) { id } }"
+STATUS_OF = "subscription($id: ID!) { deploymentStatus(deploymentId: $id) { status } }"
+
+
+def ws_first_answer(server: Server, protocol: str, payload: str) -> dict[str, Any]:
+    """The first message answering one operation whose payload is the JSON text given."""
+    kind = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    with connect(server.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        ws.send(json.dumps({"type": "connection_init", "payload": {"apiKey": server.key()}}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "connection_ack"
+        ws.send(f'{{"type": "{kind}", "id": "1", "payload": {payload}}}')
+        answer: dict[str, Any] = json.loads(ws.recv(timeout=5))
+    return answer
+
+
+def ws_errors(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    assert answer["type"] == "error", answer
+    payload = answer["payload"]
+    return payload if isinstance(payload, list) else [payload]
+
+
+@pytest.mark.parametrize("protocol", WS_PROTOCOLS)
+def test_unpaired_surrogate_in_websocket_variables_is_bad_user_input(
+    fake_server: Server, server_log: Log, protocol: str
+) -> None:
+    """Over HTTP the body is refused when decoded (above); a WebSocket message's variables
+    are checked before execution, so nothing unstorable reaches a resolver."""
+    payload = f'{{"query": "{STATUS_OF}", "variables": {{"id": "a\\ud800"}}}}'
+    errors = ws_errors(ws_first_answer(fake_server, protocol, payload))
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert "unpaired surrogate" in errors[0]["message"]
+    if protocol == "graphql-transport-ws":  # a mutation, over the protocol that runs them
+        app = '{"name": "a\\ud800", "sourceType": "GIT", "repository": "https://x.invalid/r.git"}'
+        payload = f'{{"query": "{CREATE_WITH}", "variables": {{"i": {app}}}}}'
+        errors = ws_errors(ws_first_answer(fake_server, protocol, payload))
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+        assert fake_server.client(Scope.ADMIN)(LIST) == {"applications": {"edges": []}}
+    assert server_log.records == [], server_log.text()
+
+
+def test_mutation_over_legacy_websocket_is_bad_user_input(
+    fake_server: Server, server_log: Log
+) -> None:
+    payload = json.dumps({"query": 'mutation { deployApplication(applicationId: "x") { id } }'})
+    errors = ws_errors(ws_first_answer(fake_server, "graphql-ws", payload))
+    assert errors == [
+        {"message": "mutations are not allowed", "extensions": {"code": "BAD_USER_INPUT"}}
+    ]
     assert server_log.records == [], server_log.text()
