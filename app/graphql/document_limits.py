@@ -173,20 +173,32 @@ class BoundedParserCache(ParserCache):
         super().__init__(maxsize=CACHE_SIZE)
 
     def on_parse(self) -> Iterator[None]:
+        """Nothing raised here: Strawberry's streaming path (WebSocket) would not catch it.
+
+        A document that does not parse is left unset, so Strawberry parses it again where it
+        turns the syntax error into an answer (bounded by the token limit); the transports
+        refuse an over-long one first (:func:`too_long`), which this check only backs up.
+        """
         ctx = self.execution_context
         query = ctx.query or ""
-        limit = _max_chars(ctx.context)
-        if len(query) > limit:
-            raise refusal(f"The document has {len(query)} characters; at most {limit} are accepted")
+        if reason := too_long(query, ctx.context):
+            raise refusal(reason)
         try:
             if len(query) <= CACHE_MAX_CHARS:
                 ctx.graphql_document = self.cached_parse_document(query, **ctx.parse_options)
             else:
                 ctx.graphql_document = parse(query, **ctx.parse_options)
-        except GraphQLError as exc:  # a syntax error, made here for this request
-            exc.extensions = {**(exc.extensions or {}), "code": "BAD_USER_INPUT"}
-            raise
+        except GraphQLError:
+            ctx.graphql_document = None
         yield
+
+
+def too_long(query: object, context: object) -> str | None:
+    """Why a document is refused unparsed for its length, or None."""
+    limit = _max_chars(context)
+    if isinstance(query, str) and len(query) > limit:
+        return f"The document has {len(query)} characters; at most {limit} are accepted"
+    return None
 
 
 class CheckedValidation(SchemaExtension):

@@ -45,6 +45,7 @@ from app.auth.gate import admit
 from app.auth.keys import Principal, authenticate, key_from_headers
 from app.errors import RateLimited, Unauthenticated
 from app.graphql.context import Context
+from app.graphql.document_limits import refusal, too_long
 from app.graphql.ws_limits import Limits, Socket, TooMany
 from app.graphql.ws_messages import malformed
 
@@ -206,8 +207,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.operations:
-            if refusal := self.guard.operation_refusal():
-                error = _limit_error(refusal).formatted
+            if reason := too_long(message["payload"].get("query"), self.context):
+                error = refusal(reason).formatted
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+                return
+            if refusal_reason := self.guard.operation_refusal():
+                error = _limit_error(refusal_reason).formatted
                 await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
                 return
         await super().handle_subscribe(message)
@@ -251,8 +256,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.tasks:
-            if refusal := self.guard.operation_refusal():
-                error = _limit_error(refusal).formatted
+            if reason := too_long(message["payload"].get("query"), self.context):
+                error = refusal(reason).formatted
+                await self.send_message({"type": "error", "id": message["id"], "payload": error})
+                return
+            if refusal_reason := self.guard.operation_refusal():
+                error = _limit_error(refusal_reason).formatted
                 await self.send_message({"type": "error", "id": message["id"], "payload": error})
                 return
         await super().handle_start(message)

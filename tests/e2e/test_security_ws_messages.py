@@ -16,8 +16,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from app.types import Scope
-from tests.e2e.conftest import Fakes
+from tests.e2e.conftest import GIT_APP, Fakes
 from tests.e2e.harness import Server, running_server
+from tests.e2e.queries import CREATE_APP
 from tests.e2e.wsclient import PROTOCOLS, Socket, assert_refused, healthz_ms
 
 LIMIT = 16 * 1024
@@ -127,3 +128,27 @@ def test_a_second_connection_init_is_refused_with_4429(server: Server, protocol:
     assert sock.init(server.key(Scope.READ))["type"] == "connection_ack"
     sock.send({"type": "connection_init", "payload": {"apiKey": server.key(Scope.READ)}})
     assert_refused(sock, 4429, "Too many initialisation requests")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    "query", ["subscription { applicationStatus(", "{ " + "a " * 3000 + "}"], ids=["syntax", "long"]
+)
+def test_a_document_that_does_not_parse_gets_a_coded_error_on_the_socket(
+    server: Server, protocol: str, query: str, no_tracebacks: None
+) -> None:
+    """Refused before validation, as over HTTP: an ``error`` message with a code, no traceback."""
+    app_id = server.client(Scope.DEPLOY)(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    sock = Socket(server, protocol)
+    try:
+        assert sock.init(server.key(Scope.READ))["type"] == "connection_ack"
+        sock.send(json.loads(_operation(protocol, id="1", payload={"query": query})))
+        answer = sock.recv()
+        assert answer["id"] == "1" and answer["type"] == "error", answer
+        errors = answer["payload"] if isinstance(answer["payload"], list) else [answer["payload"]]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", errors
+        answer = sock.subscribe("2", app_id)
+        assert answer["id"] == "2" and answer["type"] in {"next", "data"}, answer
+    finally:
+        sock.close()
+    assert healthz_ms(server) < 100
