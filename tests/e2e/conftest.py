@@ -15,7 +15,7 @@ from app.engine.context import Adapters
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
-from app.types import BuildType
+from app.types import BuildType, Scope
 from tests.e2e.harness import Client, Server, free_port, running_server
 from tests.e2e.queries import CREATE_APP, DEPLOYMENT
 
@@ -88,10 +88,11 @@ def cleanup(docker_client: Any) -> Iterator[list[str]]:
 
 
 def create_git_app(
-    client: Client, repo: Path, cleanup: list[str], *, name: str = "web", **extra: Any
+    server: Server, repo: Path, cleanup: list[str], *, name: str = "web", **extra: Any
 ) -> dict[str, Any]:
+    """A ``file://`` application, which only an ADMIN key may set; tests deploy it with DEPLOY."""
     port = free_port()
-    app = client(
+    app = server.client(Scope.ADMIN)(
         CREATE_APP,
         input={
             "name": name,

@@ -150,8 +150,8 @@ def test_queued_deployment_is_cancelled_at_once_and_never_runs(
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
     token = secrets.token_hex(6)
-    slow = create_git_app(client, slow_repo(tmp_path, token), cleanup, name="slow")
-    other = create_git_app(client, git_repo("static-ok"), cleanup, name="queued")
+    slow = create_git_app(real_server, slow_repo(tmp_path, token), cleanup, name="slow")
+    other = create_git_app(real_server, git_repo("static-ok"), cleanup, name="queued")
     running = client(DEPLOY, id=slow["id"])["deployApplication"]
     wait_step(client, running["id"], "BUILD_IMAGE", timeout=60)
     # one build at a time on the local engine: the second application waits its turn
@@ -231,7 +231,7 @@ def test_cancel_while_building_aborts_the_build(
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
     token = secrets.token_hex(6)
-    app = create_git_app(client, slow_repo(tmp_path, token), cleanup, name="slow")
+    app = create_git_app(real_server, slow_repo(tmp_path, token), cleanup, name="slow")
     dep = client(DEPLOY, id=app["id"])["deployApplication"]
     try:
         wait_step(client, dep["id"], "BUILD_IMAGE", timeout=60)
@@ -271,7 +271,7 @@ def test_cancel_during_verify_rolls_the_service_back(
     real_server: Server, git_repo: Any, cleanup: list[str], docker_client: Any
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = create_git_app(client, git_repo("static-ok"), cleanup, healthCheckPath="/health")
+    app = create_git_app(real_server, git_repo("static-ok"), cleanup, healthCheckPath="/health")
     first = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 180)
     assert first["status"] == "DONE", first["errorMessage"]
     before = service_named(docker_client, app["appName"])
@@ -312,7 +312,7 @@ def test_cancel_during_verify_of_a_first_release_removes_the_service(
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
     app = create_git_app(
-        client, git_repo("static-ok"), cleanup, healthCheckPath="/missing", healthTimeout=300
+        real_server, git_repo("static-ok"), cleanup, healthCheckPath="/missing", healthTimeout=300
     )
     dep = client(DEPLOY, id=app["id"])["deployApplication"]
     wait_step(client, dep["id"], "VERIFY_HEALTH", timeout=120)

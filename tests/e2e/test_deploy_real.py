@@ -28,7 +28,7 @@ def test_git_dockerfile_app_is_deployed_and_answers(
     client = real_server.client(Scope.DEPLOY)
     repo = git_repo("static-ok")
     app = create_git_app(
-        client,
+        real_server,
         repo,
         cleanup,
         healthCheckPath="/health",
@@ -65,7 +65,7 @@ def test_broken_dockerfile_ends_in_error(
     real_server: Server, git_repo: Any, cleanup: list[str]
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = create_git_app(client, git_repo("broken"), cleanup)
+    app = create_git_app(real_server, git_repo("broken"), cleanup)
     done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 120)
     assert done["status"] == "ERROR"
     assert "3" in done["errorMessage"] and "build" in done["errorMessage"].lower()
@@ -77,7 +77,7 @@ def test_app_that_never_answers_ends_in_error(
     real_server: Server, git_repo: Any, cleanup: list[str]
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = create_git_app(client, git_repo("no-port"), cleanup, healthTimeout=15)
+    app = create_git_app(real_server, git_repo("no-port"), cleanup, healthTimeout=15)
     done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 120)
     assert done["status"] == "ERROR"
     assert str(app["port"]) in done["errorMessage"]
@@ -88,7 +88,7 @@ def test_clone_of_missing_branch_ends_in_error(
     real_server: Server, git_repo: Any, cleanup: list[str]
 ) -> None:
     client = real_server.client(Scope.DEPLOY)
-    app = create_git_app(client, git_repo("static-ok"), cleanup, branch="does-not-exist")
+    app = create_git_app(real_server, git_repo("static-ok"), cleanup, branch="does-not-exist")
     done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 60)
     assert done["status"] == "ERROR"
     assert "does-not-exist" in done["errorMessage"]
@@ -101,7 +101,7 @@ def test_python_app_with_a_docker_health_check(
     client = real_server.client(Scope.DEPLOY)
     probe = "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/', timeout=2)"
     app = create_git_app(
-        client,
+        real_server,
         git_repo("python-ok"),
         cleanup,
         name="py",

@@ -78,7 +78,7 @@ def test_worker_process_deploys_and_logs_cross_processes(
     server, workers = distributed
     workers.start()
     client = server.client(Scope.DEPLOY)
-    app = create_git_app(server.client(Scope.DEPLOY), git_repo("static-ok"), cleanup, name="dist")
+    app = create_git_app(server, git_repo("static-ok"), cleanup, name="dist")
     dep = client(DEPLOY, id=app["id"])["deployApplication"]
     logs = server.subscribe(LOGS_SUB, id=dep["id"], after=0)
     status = server.subscribe(STATUS_SUB, id=dep["id"])
@@ -103,7 +103,7 @@ def test_a_killed_worker_leaves_an_error_not_a_stuck_run(
     server, workers = distributed
     first = workers.start()
     client = server.client(Scope.DEPLOY)
-    app = create_git_app(client, git_repo("slow-build"), cleanup, name="dist")
+    app = create_git_app(server, git_repo("slow-build"), cleanup, name="dist")
     dep = client(DEPLOY, id=app["id"])["deployApplication"]
     deadline = time.monotonic() + 60
     while client(STATUS_QUERY, id=dep["id"])["deployment"]["status"] != "RUNNING":
