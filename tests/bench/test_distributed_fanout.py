@@ -459,6 +459,12 @@ def test_1000_followers_of_a_paced_log(
         "SLIPWAY_DATA_DIR": str(tmp_path / "data"),
         "SLIPWAY_DATABASE_URL": pg_schema_url,
         "SLIPWAY_REDIS_URL": fanout_redis_url,
+        # One address and one key for every follower: the WebSocket caps raised to fit them.
+        "SLIPWAY_WS_MAX_PENDING_PER_ADDRESS": str(SUBSCRIBERS),
+        "SLIPWAY_WS_MAX_CONNECTIONS_PER_KEY": str(SUBSCRIBERS),
+        "SLIPWAY_WS_MAX_SUBSCRIPTIONS_PER_KEY": str(SUBSCRIBERS),
+        "SLIPWAY_WS_MAX_CONNECTIONS": str(2 * SUBSCRIBERS),
+        "SLIPWAY_WS_MAX_SUBSCRIPTIONS": str(2 * SUBSCRIBERS),
     }
     bench = Bench(tmp_path, env, fanout_redis_url)
     try:

@@ -145,7 +145,13 @@ def test_100_subscribers_follow_100k_lines(tmp_path: Path, deflate: bool) -> Non
     builders = {BuildType.DOCKERFILE: builder, BuildType.STATIC: alone}
     started = time.monotonic()
     adapters = _adapters(source, builders)
-    with running_server(tmp_path / "data", adapters, ws_compression=deflate) as server:
+    # One address and one key for every subscriber: the WebSocket caps raised to fit them.
+    room = {
+        "ws_max_pending_per_address": SUBSCRIBERS,
+        "ws_max_connections_per_key": SUBSCRIBERS,
+        "ws_max_subscriptions_per_key": SUBSCRIBERS,
+    }
+    with running_server(tmp_path / "data", adapters, ws_compression=deflate, **room) as server:
         client = server.client(Scope.DEPLOY)
         alone_rate = _writer_alone(client, alone)
         dep = _deploy(client, BuildType.DOCKERFILE)
