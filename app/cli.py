@@ -27,6 +27,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger("slipway").info(
         "Slipway %s on http://%s:%d/graphql", mode, args.host, args.port
     )
+    settings = settings.model_copy(update={"host": args.host, "port": args.port})  # ours
     config = server_config(create_app(settings), settings, host=args.host, port=args.port)
     uvicorn.Server(config).run()
     return 0

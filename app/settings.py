@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         "(empty: only ADMIN keys bind host paths; the engine socket, /proc, /sys, /dev, /etc, "
         "/boot, /root, /var/lib/docker and the data dir are refused for every key)",
     )
+    admin_ports: str = Field(
+        default="2375,2376,2377,4789,5432,6379,7946",
+        description="comma-separated published ports only an ADMIN key may use, besides those "
+        "below 1024 and Slipway's own: an ingress port takes that port's traffic on every node "
+        "(default: the Docker API and Swarm's own ports, PostgreSQL, Redis)",
+    )
     auth_failure_limit: int = Field(
         default=10, ge=1, description="refused API keys from one address before it gets 429"
     )
@@ -136,6 +142,12 @@ class Settings(BaseSettings):
     def bind_prefixes(self) -> tuple[str, ...]:
         """``allowed_bind_prefixes`` as a tuple of paths."""
         return tuple(p.strip() for p in self.allowed_bind_prefixes.split(",") if p.strip())
+
+    @property
+    def reserved_ports(self) -> frozenset[int]:
+        """Published ports a DEPLOY key may not use (above 1023): ``admin_ports`` and ours."""
+        listed = {int(p) for p in self.admin_ports.split(",") if p.strip().isdigit()}
+        return frozenset(listed | {self.port})
 
     @property
     def logs_dir(self) -> Path:

@@ -131,10 +131,12 @@ def run_worker(
     """`slipway worker`: run deployments from the Redis queue until ``stop`` is set."""
     from app.crypto import Cipher, load_or_create_key
     from app.db.session import Database
+    from app.filemodes import secure_data_dir
     from app.logs.bus.factory import make_bus
     from app.queue.actors import declare
     from app.queue.broker import make_broker
 
+    secure_data_dir(settings)  # a worker-only machine's data dir is as private as serve's
     db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
     bus = make_bus(settings)
     engine = Engine(

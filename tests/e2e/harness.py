@@ -98,10 +98,10 @@ class Subscription:
 
 class Server:
     def __init__(self, settings: Settings, adapters: Callable[[Settings], Adapters]) -> None:
-        self.settings = settings
+        self.port = free_port()
+        self.settings = settings = settings.model_copy(update={"port": self.port})  # as serve
         upgrade(settings.effective_database_url)
         self.db = Database(settings.effective_database_url)
-        self.port = free_port()
         app = create_app(settings, adapters=adapters)
         config = server_config(app, settings, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

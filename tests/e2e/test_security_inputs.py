@@ -353,7 +353,8 @@ def _take_over(real_server: Server, docker_client: Any, name: str) -> None:
 
 def test_privileged_ports_need_an_admin_key(fake_server: Server) -> None:
     """A Swarm ingress port takes that port's traffic on every node (port 22: the hosts'
-    ssh logins), so ports below 1024 are ADMIN's to publish."""
+    ssh logins; Slipway's own port: every API key sent to it), so ports below 1024, the
+    API's port and SLIPWAY_ADMIN_PORTS are ADMIN's to publish."""
     deploy = fake_server.client(Scope.DEPLOY)
     admin = fake_server.client(Scope.ADMIN)
     app = deploy(CREATE, input=GIT_APP())["createApplication"]
@@ -362,6 +363,9 @@ def test_privileged_ports_need_an_admin_key(fake_server: Server) -> None:
         {"ports": [{"publishedPort": 22, "targetPort": 22}]},
         {"ports": [{"publishedPort": 80, "targetPort": 80, "publishMode": "HOST"}]},
         {"previewEnabled": True, "previewPortBase": 100},
+        {"ports": [{"publishedPort": fake_server.settings.port, "targetPort": 80}]},  # the API's
+        {"ports": [{"publishedPort": 2377, "targetPort": 80}]},  # Swarm's management port
+        {"ports": [{"publishedPort": 5432, "targetPort": 5432, "publishMode": "HOST"}]},
     ):
         error = refused(deploy, CREATE, "FORBIDDEN", input=GIT_APP(**patch))
         assert "needs an ADMIN key" in error["message"]

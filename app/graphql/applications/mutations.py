@@ -43,8 +43,9 @@ class _Guard:
         return authorize_mounts(mounts, policy=policy, admin=self.admin, current=current)
 
     def ports(self, cols: dict[str, Any]) -> None:
-        """Ports below 1024 are the host's services' (ssh, http): a Swarm ingress port
-        there takes their traffic from every node, so publishing one needs ADMIN."""
+        """Ports below 1024 are the host's services' (ssh, http), and a few above are
+        Slipway's own API, Docker's and the databases' (``reserved_ports``): a Swarm ingress
+        port there takes their traffic from every node, so publishing one needs ADMIN."""
         if self.admin:
             return
         published = [p["published_port"] for p in cols.get("ports") or []]
@@ -54,6 +55,12 @@ class _Guard:
         if low:
             raise Forbidden(
                 f"publishing port {low[0]} (below {PRIVILEGED_PORTS}) needs an ADMIN key"
+            )
+        reserved = sorted(set(published) & self.settings.reserved_ports)
+        if reserved:
+            raise Forbidden(
+                f"publishing port {reserved[0]} needs an ADMIN key: it is Slipway's own or "
+                "in SLIPWAY_ADMIN_PORTS"
             )
 
 
