@@ -39,6 +39,12 @@ class Provider(ABC):
     families: ClassVar[frozenset[SourceType]]
     # headers naming the delivery, most specific first
     delivery_headers: ClassVar[tuple[str, ...]]
+    # headers that carry the signature (or token): a delivery with none is refused unread
+    signature_headers: ClassVar[tuple[str, ...]]
+
+    def signed(self, headers: Mapping[str, str]) -> bool:
+        """Whether the delivery carries a signature at all (checked before the body is read)."""
+        return any(headers.get(name) for name in self.signature_headers)
 
     @abstractmethod
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:

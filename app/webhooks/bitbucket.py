@@ -78,6 +78,7 @@ class Bitbucket(Provider):
     name = "bitbucket"
     families = frozenset({SourceType.BITBUCKET, SourceType.GIT})
     delivery_headers = ("X-Request-UUID", "X-Request-Id")
+    signature_headers = ("X-Hub-Signature",)
 
     def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """X-Request-UUID; else X-Hook-UUID, which names the hook, not the delivery, so it

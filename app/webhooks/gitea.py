@@ -22,6 +22,7 @@ class Gitea(Provider):
     name = "gitea"
     families = frozenset({SourceType.GITEA, SourceType.GIT})
     delivery_headers = ("X-Gitea-Delivery", "X-Gogs-Delivery", "X-GitHub-Delivery")
+    signature_headers = ("X-Gitea-Signature", "X-Hub-Signature-256")
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         if "X-Gitea-Signature" in headers:

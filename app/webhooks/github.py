@@ -93,6 +93,7 @@ class GitHub(Provider):
     name = "github"
     families = frozenset({SourceType.GITHUB, SourceType.GIT})
     delivery_headers = ("X-GitHub-Delivery",)
+    signature_headers = ("X-Hub-Signature-256",)
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         return signed_hex(headers.get("X-Hub-Signature-256"), secret, body, prefix="sha256=")

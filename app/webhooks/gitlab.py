@@ -92,6 +92,7 @@ class GitLab(Provider):
     name = "gitlab"
     families = frozenset({SourceType.GITLAB, SourceType.GIT})
     delivery_headers = ("X-Gitlab-Event-UUID", "Idempotency-Key", "X-Gitlab-Webhook-UUID")
+    signature_headers = ("X-Gitlab-Token",)
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:  # noqa: ARG002
         return same(secret, headers.get("X-Gitlab-Token"))

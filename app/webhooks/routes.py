@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.webhooks.handler import Services, handle
+from app.webhooks.handler import UNAUTHORIZED, Services, handle
 from app.webhooks.providers import PROVIDERS, provider
 
 
@@ -31,6 +31,8 @@ async def receive_webhook(request: Request) -> Response:
     if found is None:
         names = ", ".join(PROVIDERS)
         return JSONResponse({"error": f"unknown provider; use one of {names}"}, 404)
+    if not found.signed(request.headers):  # no signature: nothing to verify, nothing read
+        return JSONResponse({"error": UNAUTHORIZED}, 401)
     state = request.app.state.slipway
     limit = state.settings.webhook_max_body
     body = await read_body(request, limit)

@@ -420,6 +420,23 @@ def test_signed_webhook_bodies_that_cannot_be_used_are_400(
     assert server_log.records == [], server_log.text()
 
 
+@pytest.mark.parametrize("provider", ["github", "gitlab", "gitea", "bitbucket"])
+def test_unsigned_webhook_is_401_before_its_body_is_read(
+    fake_server: Server, provider: str
+) -> None:
+    """No signature header: nothing to verify, so no body is read and no row looked up."""
+    admin = fake_server.client(Scope.ADMIN)
+    source = {"github": "GITHUB", "gitlab": "GITLAB", "gitea": "GITEA"}.get(provider, "BITBUCKET")
+    app_id = admin(CREATE_APP, input=GIT_APP(sourceType=source))["createApplication"]["id"]
+    admin(REGENERATE, id=app_id)
+    declared = fake_server.settings.webhook_max_body  # announced in full, 1 KiB of it sent
+    head = f"POST /webhooks/{provider}/{app_id} HTTP/1.1"
+    headers = {"content-type": "application/json", "content-length": str(declared)}
+    status, answer = raw_request(fake_server, head, headers, b"{" + b" " * 1023)
+    assert (status, answer) == (401, {"error": "signature missing or invalid"})
+    assert_answering(fake_server)
+
+
 WS_PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 CREATE_WITH = "mutation($i: CreateApplicationInput!) { createApplication(input: $i) { id } }"
 STATUS_OF = "subscription($id: ID!) { deploymentStatus(deploymentId: $id) { status } }"
