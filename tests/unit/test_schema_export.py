@@ -21,7 +21,10 @@ def test_contract_names_are_present() -> None:
         "deploymentStatus(deploymentId: ID!): Deployment!",
         "applicationStatus(applicationId: ID!): Application!",
         "deploymentQueue(serverId: ID = null): [QueueJob!]!",
-        "createApiKey(name: String!, scopes: [Scope!]!): CreatedApiKey!",
+        "createApiKey(name: String!, scopes: [Scope!]!, expiresAt: DateTime = null): "
+        "CreatedApiKey!",
+        "revokeApiKey(id: ID!): Boolean!",
+        "apiKeys: [ApiKey!]!",
         "enum DeploymentStatus",
         "logs(afterSeq: Int = 0, limit: Int = 1000): [LogLine!]!",
         "deployments(applicationId: ID = null, status: [DeploymentStatus!] = null, first: Int = 20",
