@@ -114,7 +114,9 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 adapters=adapters(settings),
             )
             view.state.runtime = engine.adapters.runtime
-            worker = Worker(engine=engine, queue=queue, threads=settings.worker_threads)
+            worker = Worker(
+                engine=engine, queue=queue, threads=settings.worker_threads, poll_ms=100
+            )
             worker.start()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise pause every request now and then (~100 ms).

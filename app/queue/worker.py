@@ -96,9 +96,14 @@ class Worker:
     engine: Engine
     queue: DeploymentQueue
     threads: int
+    # How often idle threads look for a stop: stopping waits up to about twice this. The
+    # in-process queue of embedded mode wakes for free, so serve passes a short one.
+    poll_ms: int = 1000
 
     def __post_init__(self) -> None:
-        self._worker = dramatiq.Worker(self.queue.broker, worker_threads=self.threads)
+        self._worker = dramatiq.Worker(
+            self.queue.broker, worker_threads=self.threads, worker_timeout=self.poll_ms
+        )
         self.watchdog = Watchdog(
             db=self.engine.db,
             bus=self.engine.bus,
