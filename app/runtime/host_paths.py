@@ -7,7 +7,7 @@ it had. So, for every key and every deployment:
 
 * a source must be absolute and normalised (no ``..``, no ``//``, no control characters);
 * it is refused when it is, lies inside, or is a parent of a *protected* path: the
-  engine's socket (``/var/run/docker.sock``, ``/run/docker.sock``, the unix path of
+  engine's socket (``/var/run/docker.sock``, ``/run/docker.sock``, containerd's, the unix path of
   ``DOCKER_HOST`` / ``SLIPWAY_DOCKER_HOST``), ``/proc``, ``/sys``, ``/dev``, ``/etc``,
   ``/boot``, ``/root``, ``/var/lib/docker``, the data dir and the SQLite file; being a
   parent covers ``/`` and ``/var/run``. Both the path as written and its
@@ -33,8 +33,22 @@ from app.errors import BadInput, Forbidden, ReleaseError
 from app.settings import Settings
 from app.types import MountSpec
 
-ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
-SYSTEM_PATHS = ("/proc", "/sys", "/dev", "/etc", "/boot", "/root", "/var/lib/docker")
+ENGINE_SOCKETS = (  # Docker's, and containerd's beneath it: either runs anything as root
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/run/containerd",
+    "/var/run/containerd",
+)
+SYSTEM_PATHS = (
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc",
+    "/boot",
+    "/root",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 ADMIN_MARK = "admin"  # on a stored bind mount: an ADMIN key set it
 

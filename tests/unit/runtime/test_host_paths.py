@@ -46,6 +46,8 @@ def _policy(tmp_path: Path, prefixes: str = "", docker_host: str | None = None) 
         "/var/lib/docker",
         "/var/lib/docker/volumes",
         "/var/lib",
+        "/run/containerd/containerd.sock",
+        "/var/lib/containerd",
     ],
 )
 def test_protected_paths_are_refused_even_for_admin(tmp_path: Path, source: str) -> None:
