@@ -298,3 +298,22 @@ def test_log_path_and_pid_are_null_for_read_keys(fake_server: Server, fakes: Fak
     deployer(CANCEL, id=app_id)
     fakes.builder.block = False
     wait_status(deployer, dep_id, "CANCELLED", timeout=30)
+
+
+MOUNTS = "query($id: ID!) { application(id: $id) { mounts { type source target } } }"
+
+
+def test_mount_sources_are_null_for_read_keys(fake_server: Server) -> None:
+    """A bind's source is a path on the server, like logPath: READ keys see null."""
+    mounts = [
+        {"type": "bind", "source": "/srv/slipway-test-data", "target": "/data"},
+        {"type": "volume", "source": "cache", "target": "/cache"},
+    ]
+    admin = fake_server.client(Scope.ADMIN)
+    app_id = admin(CREATE_APP, input=GIT_APP(mounts=mounts))["createApplication"]["id"]
+    shown = admin(MOUNTS, id=app_id)["application"]["mounts"]
+    assert [m["source"] for m in shown] == ["/srv/slipway-test-data", "cache"]
+    hidden = fake_server.client(Scope.READ).raw(MOUNTS, id=app_id)
+    assert "errors" not in hidden, hidden
+    assert [m["source"] for m in hidden["data"]["application"]["mounts"]] == [None, None]
+    assert [m["target"] for m in hidden["data"]["application"]["mounts"]] == ["/data", "/cache"]

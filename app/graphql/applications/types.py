@@ -17,6 +17,7 @@ from app.graphql.enums import (
     SourceType,
     TriggerType,
 )
+from app.graphql.permissions import hidden_from_read
 from app.graphql.relay import Connection, check_first, connection, decode_cursor
 
 if TYPE_CHECKING:
@@ -33,7 +34,11 @@ class Port:
 @strawberry.type
 class Mount:
     type: str
-    source: str
+    source: str = strawberry.field(
+        graphql_type=str | None,  # a bind's source is a server path, like logPath
+        description="the volume name or host path; null for READ keys",
+        extensions=hidden_from_read(),
+    )
     target: str
     read_only: bool
 
