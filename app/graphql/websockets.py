@@ -173,6 +173,9 @@ async def _still_valid(ctx: Context, key: str) -> bool:
     return True
 
 
+_GONE = (WebSocketDisconnected, WebSocketDisconnect)  # sending to a client that left
+
+
 def _limit_error(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": LIMIT_CODE})
 
@@ -204,6 +207,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             self.context.principal = principal
         await super().handle_connection_init(message)  # a second init: 4429 there
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        """A client that went away mid-stream is ordinary: one debug line, no traceback."""
+        if isinstance(error, _GONE):
+            log.debug("WebSocket client left during an operation: %r", error)
+            return
+        await super().handle_task_exception(error)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.operations:
@@ -253,6 +263,20 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             return
         self.context.principal = principal
         await super().handle_connection_init(message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        """As Strawberry's, but a client that went away mid-stream ends the task quietly
+        (nobody awaits it: it was logged as "Task exception was never retrieved")."""
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        except _GONE as exc:
+            log.debug("WebSocket client left during operation %s: %r", operation_id, exc)
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.tasks:
