@@ -13,6 +13,8 @@
         ├── SourceError               fetching the source failed
         ├── BuildError                building the image failed
         ├── RegistryError             push/pull failed
+        │   ├── RegistryNetworkError  the registry did not answer (retried like a fetch)
+        │   └── RegistryAuthError     credentials refused (never retried)
         ├── ReleaseError              creating/updating the service failed
         ├── HealthCheckError          the service did not come up healthy
         └── Cancelled                 the deployment was cancelled
@@ -92,6 +94,14 @@ class BuildError(PipelineError):
 
 class RegistryError(PipelineError):
     pass
+
+
+class RegistryNetworkError(RegistryError):
+    """The registry could not be reached or broke off: worth another try."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials or the push: trying again cannot help."""
 
 
 class ReleaseError(PipelineError):

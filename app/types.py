@@ -198,6 +198,27 @@ class RegistryAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryTarget:
+    """A registry images are pushed to: ``<host>/<image_prefix>/<appName>:<tag>``.
+
+    ``auth`` is None for a registry without credentials; ``secure`` False means plain
+    http (loopback registries, or an ``http://`` URL).
+    """
+
+    id: str
+    name: str
+    host: str  # host[:port], as in image references
+    image_prefix: str | None = None
+    auth: RegistryAuth | None = field(default=None, compare=False, repr=False)
+    secure: bool = True
+
+    def repository(self, app_name: str) -> str:
+        """``host/prefix/appName``: where this application's images go."""
+        parts = [self.host, *(p for p in (self.image_prefix or "").split("/") if p), app_name]
+        return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class BuildSpec:
     """An image build: ``context_dir`` is the checkout, paths inside it are relative."""
 
@@ -207,7 +228,12 @@ class BuildSpec:
     context_path: str = "."
     build_args: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
-    no_cache: bool = False
+    no_cache: bool = False  # cleanCache: no layer cache, and base images pulled fresh
+    target: str | None = None  # dockerBuildStage: the stage to build (``--target``)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # BuildKit secret mounts
+    memory_limit: int | None = None  # bytes, for the build's containers
+    cpu_limit: float | None = None  # cores
+    proxy: dict[str, str] = field(default_factory=dict)  # HTTP_PROXY, HTTPS_PROXY, NO_PROXY
 
 
 class LogFn(Protocol):

@@ -8,6 +8,7 @@ from pathlib import Path
 from app.builders.base import Builder
 from app.engine.snapshot import DeploymentSnapshot
 from app.logs.writer import LogWriter
+from app.registry.base import ImagePusher, RegistryClient
 from app.runtime.base import Release, Runtime
 from app.sources.base import GitClient
 from app.types import BuildType, CancelToken, LogStream, ServiceSpec
@@ -20,6 +21,8 @@ class Adapters:
     git: GitClient
     builders: dict[BuildType, Builder]
     runtime: Runtime
+    pusher: ImagePusher | None = None  # PUSH_IMAGE and rollback copies (app/registry/push.py)
+    registry: RegistryClient | None = None  # registry HTTP API (app/registry/client.py)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.crypto import Cipher
-from app.db.repos import applications, deployments, events
+from app.db.repos import applications, deployments, events, registries
 from app.db.session import Database
 from app.engine.context import Adapters, RunContext, Workspace
 from app.engine.events import announce
@@ -129,7 +129,10 @@ class Engine:
             sha = previous.commit_sha if previous else None
             timeout = application.deploy_timeout or self.settings.deploy_timeout
             applications.seal_build_args(application, self.cipher)
-            return snapshot(application, dep, self.cipher), sha, timeout
+            named = registries.by_ids(
+                session, (application.registry_id, application.rollback_registry_id)
+            )
+            return snapshot(application, dep, self.cipher, named), sha, timeout
 
     def _execute(self, ctx: RunContext) -> Outcome:
         snap = ctx.deployment

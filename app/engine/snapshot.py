@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.crypto import Cipher
-from app.db.models import Application, Deployment
+from app.db.models import Application, Deployment, Registry
 from app.db.repos.applications import build_arg_values
 from app.runtime.host_paths import admin_binds
 from app.types import (
@@ -19,6 +20,7 @@ from app.types import (
     PortSpec,
     PublishMode,
     RegistryAuth,
+    RegistryTarget,
     SourceType,
 )
 
@@ -49,6 +51,16 @@ class AppSnapshot:
     labels: dict[str, str] = field(default_factory=dict)  # a preview's, on its service
     known_hosts: str | None = None  # what FETCH_SOURCE started with (TOFU records new ones)
     admin_binds: frozenset[str] = frozenset()  # bind sources an ADMIN key set
+    # images and builds (issue 10)
+    registry: RegistryTarget | None = None  # push after build, release by digest
+    rollback_registry: RegistryTarget | None = None  # where rollback copies are pushed
+    rollback_active: bool = True
+    restore_on_failure: bool = True
+    clean_cache: bool = False
+    build_stage: str | None = None
+    build_secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    build_memory_limit: int | None = None
+    build_cpu_limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,10 +70,22 @@ class DeploymentSnapshot:
     log_path: str
     app: AppSnapshot
     build_path: str | None = None  # DROP: the folder inside the archive to build
+    clean_cache: bool = False  # this build: no layer cache, base images pulled fresh
+    rollback_of: str | None = None  # ROLLBACK: the deployment whose rollback point to release
 
 
-def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSnapshot:
+def snapshot(
+    app: Application,
+    dep: Deployment,
+    cipher: Cipher,
+    registries: Mapping[str, Registry] | None = None,
+) -> DeploymentSnapshot:
+    """``registries`` holds the rows the application names (registry, rollback registry)."""
     env = _str_dict(cipher.decrypt_json(app.env_enc, {}))
+    build_secrets = _str_dict(cipher.decrypt_json(app.build_secrets_enc, {}))
+    found = registries or {}
+    push_to = registry_target(found.get(app.registry_id or ""), cipher)
+    rollback_to = registry_target(found.get(app.rollback_registry_id or ""), cipher)
     build_args = build_arg_values(app, cipher)
     git = _git(app, dep, cipher)
     registry = _registry_auth(app, cipher)
@@ -73,14 +97,21 @@ def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSna
             git.password if git else None,
             git.ssh_key if git else None,
             registry.password if registry else None,
+            *build_secrets.values(),
+            *(t.auth.password for t in (push_to, rollback_to) if t and t.auth),
         )
         if v
     )
+    clean_cache = bool(app.clean_cache or app.clean_cache_next)
+    if dep.clean_cache is not None:
+        clean_cache = dep.clean_cache or bool(app.clean_cache_next)
     return DeploymentSnapshot(
         id=dep.id,
         trigger=DeploymentTrigger(dep.trigger),
         log_path=dep.log_path,
         build_path=dep.build_path,
+        clean_cache=clean_cache,
+        rollback_of=dep.rollback_of_id,
         app=AppSnapshot(
             id=app.id,
             app_name=app.app_name,
@@ -106,7 +137,34 @@ def snapshot(app: Application, dep: Deployment, cipher: Cipher) -> DeploymentSna
             labels=_preview_labels(app),
             known_hosts=app.known_hosts,
             admin_binds=admin_binds(app.mounts or []),
+            registry=push_to,
+            rollback_registry=rollback_to,
+            rollback_active=bool(app.rollback_active),
+            restore_on_failure=bool(app.restore_on_failure),
+            clean_cache=bool(app.clean_cache),
+            build_stage=app.docker_build_stage,
+            build_secrets=build_secrets,
+            build_memory_limit=app.build_memory_limit,
+            build_cpu_limit=app.build_cpu_limit,
         ),
+    )
+
+
+def registry_target(row: Registry | None, cipher: Cipher) -> RegistryTarget | None:
+    """A registry row as the engine uses it, password decrypted (None for no row)."""
+    if row is None:
+        return None
+    password = cipher.decrypt_json(row.password_enc)
+    auth = None
+    if row.username and isinstance(password, str):
+        auth = RegistryAuth(username=row.username, password=password, registry=row.host)
+    return RegistryTarget(
+        id=row.id,
+        name=row.name,
+        host=row.host,
+        image_prefix=row.image_prefix,
+        auth=auth,
+        secure=not row.url.startswith("http://"),
     )
 
 

@@ -3,6 +3,15 @@
 from app.db.models.api_keys import ApiKey
 from app.db.models.applications import Application
 from app.db.models.deployments import Deployment, DeploymentEvent, WebhookDelivery
+from app.db.models.registries import Registry
 from app.db.models.servers import Server
 
-__all__ = ["ApiKey", "Application", "Deployment", "DeploymentEvent", "Server", "WebhookDelivery"]
+__all__ = [
+    "ApiKey",
+    "Application",
+    "Deployment",
+    "DeploymentEvent",
+    "Registry",
+    "Server",
+    "WebhookDelivery",
+]

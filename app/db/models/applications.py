@@ -76,5 +76,22 @@ class Application(IdMixin, Base):
     preview_number: Mapped[int | None] = mapped_column(Integer)
     preview_ref: Mapped[str | None] = mapped_column(String(255))  # the PR's head branch
     preview_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # then removed
+    # images: pushed to a registry (PUSH_IMAGE), rollback points, restore, build cache
+    registry_id: Mapped[str | None] = mapped_column(String(24), ForeignKey("registries.id"))
+    rollback_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    rollback_registry_id: Mapped[str | None] = mapped_column(
+        String(24), ForeignKey("registries.id")
+    )
+    restore_on_failure: Mapped[bool] = mapped_column(Boolean, default=True)
+    clean_cache: Mapped[bool] = mapped_column(Boolean, default=False)  # every build uncached
+    # clearBuildCache: the next build runs without cache (then this is reset)
+    clean_cache_next: Mapped[bool] = mapped_column(Boolean, default=False)
+    docker_build_stage: Mapped[str | None] = mapped_column(String(255))  # --target
+    build_secrets_enc: Mapped[str | None] = mapped_column(Text)  # encrypted {"ID": "value"}
+    build_secret_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    build_memory_limit: Mapped[int | None] = mapped_column(Integer)  # bytes
+    build_cpu_limit: Mapped[float | None] = mapped_column(Float)  # cores
+    # after a rollback, push/tag webhooks do not deploy until the next manual deployment
+    rollback_pinned_id: Mapped[str | None] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

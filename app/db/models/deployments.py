@@ -33,7 +33,18 @@ class Deployment(IdMixin, Base):
     source_ref: Mapped[str | None] = mapped_column(String(255))
     source_ref_kind: Mapped[str | None] = mapped_column(String(8))  # branch | tag
     build_path: Mapped[str | None] = mapped_column(String(500))
-    image_ref: Mapped[str | None] = mapped_column(String(500))
+    image_ref: Mapped[str | None] = mapped_column(String(500))  # repo@sha256:... once pushed
+    # deployApplication(cleanCache:) for this one build; None: the application's setting
+    clean_cache: Mapped[bool | None] = mapped_column(Boolean)
+    registry_id: Mapped[str | None] = mapped_column(String(24))  # where image_ref was pushed
+    # ROLLBACK: the earlier deployment whose rollback point this one releases
+    rollback_of_id: Mapped[str | None] = mapped_column(String(24))
+    # the rollback point of a DONE deployment: the local image (tag) and the copy pushed to
+    # the rollback registry (repo:tag@sha256:...), and an encrypted snapshot of the release
+    rollback_image: Mapped[str | None] = mapped_column(String(500))
+    rollback_registry_ref: Mapped[str | None] = mapped_column(String(500))
+    rollback_registry_id: Mapped[str | None] = mapped_column(String(24))
+    release_spec_enc: Mapped[str | None] = mapped_column(Text)
     log_path: Mapped[str] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
     worker: Mapped[str | None] = mapped_column(String(200))
