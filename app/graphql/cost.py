@@ -2,7 +2,7 @@
 
 The cost is the number of fields execution may resolve: each field counts once per object
 it is resolved on, so a list multiplies what is selected inside it by its size. A list's
-size is its ``first`` or ``limit`` argument (a variable's value, else the argument's
+size is its ``first``, ``last`` or ``limit`` argument (a variable's value, else the argument's
 default); the ``edges`` of a connection take the ``first`` of the field that returned the
 connection; an introspection list is as long as the schema's lists of that kind are on
 average (graphql-core's MaxIntrospectionDepthRule already refuses nesting them); any other
@@ -56,7 +56,7 @@ from strawberry.extensions import SchemaExtension
 from app.errors import TooComplex
 from app.settings import Settings
 
-SIZE_ARGUMENTS = ("first", "limit")
+SIZE_ARGUMENTS = ("first", "last", "limit")
 DEFAULT_LIST_SIZE = 10
 MAX_SPREAD_NESTING = 32  # fragments spread inside fragments: a document needs a handful
 CAP = 10**15  # past this the exact figure does not matter; keeps the arithmetic small
@@ -191,13 +191,18 @@ class _Walker:
         return asked, None
 
     def size_argument(self, definition: GraphQLField, node: FieldNode) -> int | None:
-        for name in SIZE_ARGUMENTS:
-            if name in definition.args:
-                given = next((a.value for a in node.arguments or () if a.name.value == name), None)
-                value = self.value(given)
-                if not _is_int(value):  # absent or null: the default (anything else fails)
-                    value = definition.args[name].default_value
-                return max(1, value) if _is_int(value) else None
+        """The page size given (``first``, ``last`` or ``limit``), else ``first``'s or
+        ``limit``'s default; absent or null values take the default, anything else fails."""
+        names = [name for name in SIZE_ARGUMENTS if name in definition.args]
+        for name in names:
+            given = next((a.value for a in node.arguments or () if a.name.value == name), None)
+            value = self.value(given)
+            if _is_int(value):
+                return max(1, int(value))
+        for name in names:
+            value = definition.args[name].default_value
+            if _is_int(value):
+                return max(1, int(value))
         return None
 
     def value(self, node: ValueNode | None) -> Any:

@@ -19,14 +19,16 @@ from app.graphql.cost import QueryCostLimiter
 from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
 from app.graphql.deployments.subscriptions import DeploymentSubscriptions
+from app.graphql.distinct import distinct, shared_of
 from app.graphql.document_limits import limit_extensions
 from app.graphql.errors import error_masking, is_unexpected
+from app.graphql.node import NodeQueries
 from app.graphql.servers.mutations import ServerMutations
 from app.graphql.servers.queries import ServerQueries
 from app.graphql.sharing import SharingExecutionContext
 
 Query = merge_types(
-    "Query", (ApplicationQueries, DeploymentQueries, ServerQueries, ApiKeyQueries)
+    "Query", (ApplicationQueries, DeploymentQueries, ServerQueries, ApiKeyQueries, NodeQueries)
 )
 Mutation = merge_types(
     "Mutation", (ApplicationMutations, DeploymentMutations, ApiKeyMutations, ServerMutations)
@@ -66,6 +68,30 @@ class Schema(strawberry.Schema):
             allowed,
             operation_extensions,
         )
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> Any:
+        """Every streaming transport (both WebSocket protocols, SSE, multipart) sends an
+        object result only when it differs from the one before (``distinct``)."""
+        results = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+        shared = shared_of(context_value)
+        return results if shared is None else distinct(results, shared)
 
 
 def build_schema() -> strawberry.Schema:

@@ -51,6 +51,15 @@ class SharedResults:
         _trim(self._results)
         _trim(self._encoded)
 
+    def encode(self, data: object) -> str:
+        """JSON of ``data``, kept so that sending the same ``data`` reuses it."""
+        body = self.encoded(data)
+        if body is None:
+            body = json.dumps(data, separators=(",", ":"))
+            self._encoded[id(data)] = (data, body)
+            _trim(self._encoded)
+        return body
+
     def encoded(self, data: object) -> str | None:
         """JSON of ``data`` if it is a shared result's data (encoded on first use)."""
         hit = self._encoded.get(id(data))

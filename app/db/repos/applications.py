@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.crypto import Cipher
 from app.db.models import Application
+from app.db.repos import paging
+from app.db.repos.paging import Page, Window
 from app.errors import Conflict, NotFound
 
 
@@ -47,13 +49,9 @@ def create(session: Session, **fields: Any) -> Application:
     return app
 
 
-def page(session: Session, *, first: int, after: str | None) -> tuple[Sequence[Application], bool]:
-    """Newest first; ``after`` is the id of the last row of the previous page."""
-    query = select(Application).order_by(Application.id.desc()).limit(first + 1)
-    if after:
-        query = query.where(Application.id < after)
-    rows = session.scalars(query).all()
-    return rows[:first], len(rows) > first
+def page(session: Session, *, window: Window) -> Page[Application]:
+    """Newest first, in either direction (``paging.Window``)."""
+    return paging.page(session, select(Application), Application.id, window)
 
 
 def by_ids(session: Session, ids: Sequence[str]) -> dict[str, Application]:

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, aliased
 
 from app.db.base import utcnow
 from app.db.models import Application, Deployment, DeploymentEvent, Server
+from app.db.repos import paging
+from app.db.repos.paging import Page, Window
 from app.errors import NotFound
 from app.types import FINISHED, ApplicationStatus, DeploymentStatus
 
@@ -40,46 +42,24 @@ def page(
     *,
     application_id: str | None,
     statuses: Sequence[str] | None,
-    first: int,
-    after: str | None,
-) -> tuple[Sequence[Deployment], bool]:
-    """Newest first (ids sort by creation); ``after`` is the previous page's last id."""
-    query = select(Deployment).order_by(Deployment.id.desc()).limit(first + 1)
+    window: Window,
+) -> Page[Deployment]:
+    """Newest first (ids sort by creation), in either direction (``paging.Window``)."""
+    query = select(Deployment)
     if application_id is not None:
         query = query.where(Deployment.application_id == application_id)
     if statuses:
         query = query.where(Deployment.status.in_(statuses))
-    if after:
-        query = query.where(Deployment.id < after)
-    rows = session.scalars(query).all()
-    return rows[:first], len(rows) > first
+    return paging.page(session, query, Deployment.id, window)
 
 
 def pages(
-    session: Session, *, application_ids: Sequence[str], first: int, after: str | None
-) -> dict[str, tuple[Sequence[Deployment], bool]]:
-    """``page`` of each application, in one statement: its newest ``first`` after ``after``.
-
-    ROW_NUMBER() per application (SQLite and PostgreSQL both have it) keeps ``first + 1``
-    rows of each, so ``has_next`` means what it means for one ``page``.
-    """
-    rank = (
-        func.row_number()
-        .over(partition_by=Deployment.application_id, order_by=Deployment.id.desc())
-        .label("rank")
+    session: Session, *, application_ids: Sequence[str], window: Window
+) -> dict[str, Page[Deployment]]:
+    """``page`` of each application, in one statement: what ``page`` gives each of them."""
+    return paging.ranked_pages(
+        session, Deployment, group=Deployment.application_id, keys=application_ids, window=window
     )
-    inner = select(Deployment, rank).where(Deployment.application_id.in_(application_ids))
-    if after:
-        inner = inner.where(Deployment.id < after)
-    ranked = inner.subquery()
-    row = aliased(Deployment, ranked)
-    query = (
-        select(row).where(ranked.c.rank <= first + 1).order_by(row.application_id, row.id.desc())
-    )
-    found: dict[str, list[Deployment]] = {app_id: [] for app_id in application_ids}
-    for dep in session.scalars(query):
-        found[dep.application_id].append(dep)
-    return {app_id: (rows[:first], len(rows) > first) for app_id, rows in found.items()}
 
 
 def active(session: Session, *, server_id: str | None = None) -> Sequence[Deployment]:

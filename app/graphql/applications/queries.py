@@ -8,7 +8,7 @@ from app.db.repos import applications
 from app.graphql.applications.types import Application
 from app.graphql.context import Info
 from app.graphql.permissions import CanRead
-from app.graphql.relay import Connection, check_first, connection, decode_cursor
+from app.graphql.relay import Connection, connection, window
 
 
 @strawberry.type
@@ -18,11 +18,15 @@ class ApplicationQueries:
         row = await info.context.db(applications.get, str(id))
         return Application.from_row(row) if row else None
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], description="newest first")
     async def applications(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Application]:
-        rows, more = await info.context.db(
-            applications.page, first=check_first(first, 50), after=decode_cursor(after)
-        )
-        return connection(rows, more, Application.from_row, lambda r: r.id)
+        asked = window(info, first=first, after=after, last=last, before=before, default=50)
+        page = await info.context.db(applications.page, window=asked)
+        return connection(page, Application.from_row, lambda r: r.id)

@@ -18,7 +18,7 @@ from app.graphql.enums import (
     TriggerType,
 )
 from app.graphql.permissions import hidden_from_read
-from app.graphql.relay import Connection, check_first, connection, decode_cursor
+from app.graphql.relay import Connection, Node, connection, window
 
 if TYPE_CHECKING:
     from app.graphql.deployments.types import Deployment
@@ -44,7 +44,7 @@ class Mount:
 
 
 @strawberry.type
-class Application:
+class Application(Node):
     id: strawberry.ID
     name: str
     app_name: str = strawberry.field(description="the Swarm service name")
@@ -109,13 +109,18 @@ class Application:
 
     @strawberry.field
     async def deployments(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Annotated[Deployment, strawberry.lazy("app.graphql.deployments.types")]]:
         from app.graphql.deployments.types import Deployment
 
-        key = (str(self.id), check_first(first, 20), decode_cursor(after))
-        rows, more = await application_deployments_loader(info.context).load(key)
-        return connection(rows, more, Deployment.from_row, lambda r: r.id)
+        asked = window(info, first=first, after=after, last=last, before=before, default=20)
+        page = await application_deployments_loader(info.context).load((str(self.id), asked))
+        return connection(page, Deployment.from_row, lambda r: r.id)
 
     @classmethod
     def from_row(cls, row: ApplicationRow) -> Application:

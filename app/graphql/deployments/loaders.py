@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from app.db.models import Application, Deployment, DeploymentEvent
 from app.db.repos import applications, deployments, events
+from app.db.repos.paging import Page, Window
 from app.graphql.context import Context
 
 
@@ -37,31 +38,30 @@ def events_loader(ctx: Context) -> DataLoader[str, list[DeploymentEvent]]:
     return ctx.loader("events", lambda: DataLoader(load_fn=load))
 
 
-PageKey = tuple[str, int, str | None]  # application id, first, after (a decoded cursor)
-Page = tuple[Sequence[Deployment], bool]
+PageKey = tuple[str, Window]  # application id, the page asked for
 
 
-def application_deployments_loader(ctx: Context) -> DataLoader[PageKey, Page]:
+def application_deployments_loader(ctx: Context) -> DataLoader[PageKey, Page[Deployment]]:
     """``Application.deployments`` of every application in a list: one statement per page
-    shape (first, after), whatever the number of applications."""
+    shape (size, cursors, direction), whatever the number of applications."""
 
-    def load_all(session: Session, keys: Sequence[PageKey]) -> list[Page]:
-        shapes: dict[tuple[int, str | None], list[str]] = {}
-        for app_id, first, after in keys:
-            shapes.setdefault((first, after), []).append(app_id)
-        found: dict[PageKey, Page] = {}
-        for (first, after), app_ids in shapes.items():
+    def load_all(session: Session, keys: Sequence[PageKey]) -> list[Page[Deployment]]:
+        shapes: dict[Window, list[str]] = {}
+        for app_id, window in keys:
+            shapes.setdefault(window, []).append(app_id)
+        found: dict[PageKey, Page[Deployment]] = {}
+        for window, app_ids in shapes.items():
             if len(app_ids) == 1:  # one application: the plain page, which LIMIT bounds
                 page = deployments.page(
-                    session, application_id=app_ids[0], statuses=None, first=first, after=after
+                    session, application_id=app_ids[0], statuses=None, window=window
                 )
-                found[(app_ids[0], first, after)] = page
+                found[(app_ids[0], window)] = page
                 continue
-            many = deployments.pages(session, application_ids=app_ids, first=first, after=after)
-            found.update({(app_id, first, after): p for app_id, p in many.items()})
+            many = deployments.pages(session, application_ids=app_ids, window=window)
+            found.update({(app_id, window): p for app_id, p in many.items()})
         return [found[key] for key in keys]
 
-    async def load(keys: Sequence[PageKey]) -> list[Page]:
+    async def load(keys: Sequence[PageKey]) -> list[Page[Deployment]]:
         return await ctx.db(load_all, keys)
 
     return ctx.loader("application_deployments", lambda: DataLoader(load_fn=load))

@@ -14,7 +14,7 @@ from app.graphql.context import Info
 from app.graphql.deployments.types import Deployment, QueueJob
 from app.graphql.enums import DeploymentStatus, QueueState
 from app.graphql.permissions import CanRead
-from app.graphql.relay import Connection, check_first, connection, decode_cursor
+from app.graphql.relay import Connection, connection, window
 
 STATE = {
     "QUEUED": QueueState.WAITING,
@@ -43,15 +43,16 @@ class DeploymentQueries:
         status: list[DeploymentStatus] | None = None,
         first: int | None = 20,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Deployment]:
-        rows, more = await info.context.db(
+        page = await info.context.db(
             deployments.page,
             application_id=str(application_id) if application_id is not None else None,
             statuses=[s.value for s in status] if status else None,
-            first=check_first(first, 20),
-            after=decode_cursor(after),
+            window=window(info, first=first, after=after, last=last, before=before, default=20),
         )
-        return connection(rows, more, Deployment.from_row, lambda r: r.id)
+        return connection(page, Deployment.from_row, lambda r: r.id)
 
     @strawberry.field(
         permission_classes=[CanRead],

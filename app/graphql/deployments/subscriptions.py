@@ -1,4 +1,7 @@
-"""Live deployment logs and state: the current state first, then every change, then done."""
+"""Live deployment logs and state: the current state first, then every change, then done.
+
+The status subscriptions yield after every announcement; ``app.graphql.distinct`` then
+sends a message only when the subscriber's own selection changed."""
 
 from __future__ import annotations
 
@@ -59,9 +62,9 @@ class DeploymentSubscriptions:
             current = await _deployment(ctx, str(deployment_id))
             yield current
             while not Status(current.status.value).finished:
-                await sub.next(timeout=5.0)  # a change, or time to look again
+                announced = await sub.next(timeout=5.0)  # a change, or time to look again
                 latest = await _deployment(ctx, str(deployment_id))
-                if _changed(latest, current):
+                if announced or latest != current:  # sent only if the selection changed
                     yield latest
                 current = latest
         finally:
@@ -77,18 +80,13 @@ class DeploymentSubscriptions:
             current = Application.from_row(await ctx.db(applications.require, str(application_id)))
             yield current
             while True:
-                await sub.next(timeout=30.0)
+                announced = await sub.next(timeout=30.0)
                 row = await ctx.db(applications.get, str(application_id))
                 if row is None:
                     return
                 latest = Application.from_row(row)
-                if latest.status != current.status or latest.updated_at != current.updated_at:
+                if announced or latest != current:  # sent only if the selection changed
                     yield latest
                 current = latest
         finally:
             await sub.close()
-
-
-def _changed(a: Deployment, b: Deployment) -> bool:
-    keys = ("status", "commit_sha", "image_ref", "pid", "started_at", "finished_at")
-    return any(getattr(a, k) != getattr(b, k) for k in keys)

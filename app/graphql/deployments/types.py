@@ -20,7 +20,7 @@ from app.graphql.deployments.loaders import (
 )
 from app.graphql.enums import DeploymentStatus, DeploymentTrigger, LogStream, QueueState
 from app.graphql.permissions import hidden_from_read
-from app.graphql.relay import Connection
+from app.graphql.relay import Connection, Node
 from app.logs.files import read_after
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class DeploymentStep:
 
 
 @strawberry.type
-class Deployment:
+class Deployment(Node):
     id: strawberry.ID
     application_id: strawberry.ID
     title: str

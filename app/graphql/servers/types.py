@@ -7,10 +7,11 @@ from datetime import datetime
 import strawberry
 
 from app.db.models import Server as ServerRow
+from app.graphql.relay import Node
 
 
 @strawberry.type(description="A build or deploy target with its own concurrency limit")
-class Server:
+class Server(Node):
     id: strawberry.ID
     name: str
     max_concurrent_builds: int = strawberry.field(
