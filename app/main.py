@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from app.auth.gate import admit
+from app.auth.keys import key_from_headers
 from app.auth.throttle import AuthThrottle
 from app.crypto import Cipher, load_or_create_key
 from app.db.repos import applications
@@ -33,6 +35,7 @@ from app.logs.hub import Hub
 from app.queue.actors import declare
 from app.queue.broker import make_broker
 from app.queue.worker import Watchdog, Worker
+from app.readiness import Readiness
 from app.settings import Settings
 from app.webhooks.routes import receive_webhook
 
@@ -102,6 +105,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             log.info("encrypted the clear build arguments of %d applications", sealed)
         worker: Worker | None = None
         watchdog: Watchdog | None = None
+        engine_link = None
         if not settings.embedded:  # workers sweep too; this covers "every worker is gone"
             watchdog = Watchdog(db=db, bus=hub.bus, queue=queue, settings=settings)
             await run_in_threadpool(watchdog.start)
@@ -114,10 +118,18 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 adapters=adapters(settings),
             )
             view.state.runtime = engine.adapters.runtime
+            engine_link = engine.adapters.engine
             worker = Worker(
                 engine=engine, queue=queue, threads=settings.worker_threads, poll_ms=100
             )
             worker.start()
+        readiness = app.state.readiness = Readiness.build(
+            db=db, redis_url=settings.redis_url, engine=engine_link, cache_s=settings.readyz_cache
+        )
+        if engine_link is not None:
+            status = await run_in_threadpool(engine_link.status)
+            if not status.up:  # serve runs without it; each deployment tries again
+                log.warning("%s; deployments fail until it answers", status.reason)
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise pause every request now and then (~100 ms).
         gc.freeze()
@@ -129,16 +141,28 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             if worker is not None:
                 await run_in_threadpool(worker.stop)
             await hub.stop()
+            readiness.close()
             db.dispose()
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        """Each dependency's state (a reason as observed only for a valid key): 200 or 503."""
+        state: AppState = request.app.state.slipway
+        key = key_from_headers(request.headers)
+        address = request.client.host if request.client else None
+        principal = await admit(state.db, state.throttle, key=key, address=address)
+        readiness: Readiness = request.app.state.readiness
+        ready, body = await run_in_threadpool(readiness.report, details=principal is not None)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
             Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,

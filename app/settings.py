@@ -20,8 +20,17 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, description="default: data_dir/secret.key")
     docker_host: str | None = Field(default=None, description="default: DOCKER_HOST / socket")
     health_timeout: float = Field(default=120.0, gt=0, description="seconds for VERIFY_HEALTH")
+    readyz_cache: float = Field(
+        default=2.0, ge=0, description="seconds /readyz keeps each dependency's answer"
+    )
     health_probe_host: str = Field(default="127.0.0.1", description="host probed for ports")
     endpoint_mode: str = Field(default="vip", pattern="^(vip|dnsrr)$", description="Swarm")
+    ingress_fallback: str = Field(
+        default="host",
+        pattern="^(host|refuse|off)$",
+        description="INGRESS ports where the routing mesh does not route: host mode, refuse, "
+        "or leave them (see app/runtime/mesh.py)",
+    )
     max_concurrent_builds: int = Field(
         default=1, ge=1, description="deployments at once on the local engine (servers: own)"
     )

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from app.builders.registry import BUILDERS, builder_for
+from functools import partial
+
+from app.builders.registry import BUILDERS
 from app.engine.context import Adapters
-from app.runtime.servers import docker_client
+from app.engine.lazy import EngineBuilder, EngineRuntime
+from app.runtime.connection import EngineConnection
+from app.runtime.mesh import IngressFallback
 from app.runtime.swarm import SwarmRuntime
 from app.settings import Settings
 from app.sources.git import GitPythonClient
 
 
 def real_adapters(settings: Settings) -> Adapters:
-    """Connects to the Docker engine (raises Unavailable when it does not answer)."""
-    client = docker_client(settings.docker_host)
+    """Contacts no engine: the builders and runtime connect when first used."""
+    engine = EngineConnection(settings.docker_host)
+    swarm = partial(
+        SwarmRuntime,
+        probe_host=settings.health_probe_host,
+        ingress_fallback=IngressFallback(settings.ingress_fallback),
+    )
     return Adapters(
         git=GitPythonClient(block_private=settings.block_private_sources),
-        builders={bt: builder_for(bt, docker_client=client) for bt in BUILDERS},
-        runtime=SwarmRuntime(client, probe_host=settings.health_probe_host),
+        builders={bt: EngineBuilder(engine, factory) for bt, factory in BUILDERS.items()},
+        runtime=EngineRuntime(engine, swarm),
+        engine=engine,
     )

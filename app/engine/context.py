@@ -10,6 +10,7 @@ from app.engine.snapshot import DeploymentSnapshot
 from app.logs.writer import LogWriter
 from app.registry.base import ImagePusher, RegistryClient
 from app.runtime.base import Release, Runtime
+from app.runtime.connection import EngineConnection
 from app.sources.base import GitClient
 from app.types import BuildType, CancelToken, LogStream, ServiceSpec
 
@@ -23,6 +24,7 @@ class Adapters:
     runtime: Runtime
     pusher: ImagePusher | None = None  # PUSH_IMAGE and rollback copies (app/registry/push.py)
     registry: RegistryClient | None = None  # registry HTTP API (app/registry/client.py)
+    engine: EngineConnection | None = None  # the real engine's connection (readiness)
 
 
 @dataclass

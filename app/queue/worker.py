@@ -19,6 +19,7 @@ from app.engine.previews import sweep_closed
 from app.engine.recovery import reap_dead
 from app.engine.retention import prune_all
 from app.engine.runner import Engine
+from app.errors import Unavailable
 from app.logs.bus.base import Bus
 from app.queue.actors import DeploymentQueue
 from app.runtime.base import Runtime
@@ -85,6 +86,8 @@ class Watchdog:
                     default_keep=self.settings.keep_deployments,
                     webhook_days=self.settings.webhook_retention_days,
                 )
+        except Unavailable as exc:  # the engine or database is away: said, not a traceback
+            log.warning("watchdog sweep: %s", exc)
         except Exception:
             log.exception("watchdog sweep failed")
 

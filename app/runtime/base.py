@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.types import CancelToken, LogFn, RegistryAuth, ServiceSpec
+from app.types import CancelToken, LogFn, PortSpec, RegistryAuth, ServiceSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,8 @@ class Release:
     previous_tasks: frozenset[str] = frozenset()
     # The whole spec the service had before (an update), so that it can be put back.
     previous_spec: dict[str, Any] | None = None
+    # The ports as published, when the runtime changed their mode (None: as in the spec).
+    ports: tuple[PortSpec, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from docker.errors import NotFound
 from app.errors import HealthCheckError
 from app.runtime.base import Release
 from app.runtime.containers import container_health, last_log_lines
+from app.runtime.mesh import VERDICT_AFTER_S, MeshDoesNotRoute
 from app.runtime.probes import http_probe, http_url, tcp_probe
+from app.runtime.reach import Answer, container_addresses, probe_container
 from app.runtime.tasks import (
     Task,
     created_at,
@@ -30,7 +32,7 @@ from app.runtime.tasks import (
     update_failure,
     update_pending,
 )
-from app.types import LogFn, LogStream, ServiceSpec
+from app.types import LogFn, LogStream, PortSpec, PublishMode, ServiceSpec
 
 
 class Convergence:
@@ -46,6 +48,7 @@ class Convergence:
         probe_host: str,
         max_failed_tasks: int,
         min_running_s: float,
+        detect_mesh: bool = False,
     ) -> None:
         self._client = client
         self._spec = spec
@@ -59,6 +62,11 @@ class Convergence:
         self._update_state: str | None = None
         self._went_unhealthy: dict[str, str] = {}
         self._ended_health: dict[str, tuple[str, str]] = {}
+        self._detect_mesh = detect_mesh
+        self._addresses: dict[str, list[str]] = {}
+        self._mesh_suspect_since: float | None = None
+        # Set once an INGRESS port answered: the engine's routing mesh routes.
+        self.mesh_routes = False
 
     def poll(self) -> str | None:
         """``None`` when healthy, else what is still missing; raises when hopeless."""
@@ -78,7 +86,7 @@ class Convergence:
             return self._tasks_missing(tasks, len(running), health)
         return (
             self._unhealthy(running, health)
-            or self._probe_ports()
+            or self._probe_ports(running)
             or self._unsteady(running)
             or update_pending(status)
         )
@@ -199,16 +207,49 @@ class Convergence:
                 return f"task {task['ID'][:12]} container health check is {status} {output}".strip()
         return None
 
-    def _probe_ports(self) -> str | None:
+    def _probe_ports(self, running: list[Task]) -> str | None:
         if not self._spec.ports:
             return None
-        port = self._spec.ports[0].published_port
-        failure = tcp_probe(self._probe_host, port)
+        port = self._spec.ports[0]
+        failure = tcp_probe(self._probe_host, port.published_port)
         if failure:
-            return f"port {port} on {self._probe_host} does not answer: {failure}"
+            return self._port_failure(port, failure, running[0] if running else None)
+        self._mesh_suspect_since = None
+        if port.publish_mode is PublishMode.INGRESS:
+            self.mesh_routes = True
         if self._spec.health_check_path is None:
             return None
-        return http_probe(http_url(self._probe_host, port, self._spec.health_check_path))
+        return http_probe(
+            http_url(self._probe_host, port.published_port, self._spec.health_check_path)
+        )
+
+    def _port_failure(self, port: PortSpec, failure: str, task: Task | None) -> str:
+        """What failed, and whether the app answers at its own container (which tells a
+        port that does not route from an app that does not listen)."""
+        where = f"port {port.published_port} on {self._probe_host}"
+        message = f"{where} does not answer: {failure}"
+        if task is None:
+            return message
+        if task["ID"] not in self._addresses:
+            self._addresses[task["ID"]] = container_addresses(self._client, task)
+        answer = probe_container(self._addresses[task["ID"]], port.target_port)
+        clause = answer.describe(port.target_port)
+        if answer.answer is not Answer.ANSWERS:
+            self._mesh_suspect_since = None
+            return f"{message}; {clause}"
+        if port.publish_mode is PublishMode.HOST:
+            return (
+                f"{message}; {clause} but the host-mode port does not (is "
+                f"{self._probe_host} an address of the node running the task?)"
+            )
+        now = time.monotonic()
+        since = self._mesh_suspect_since = self._mesh_suspect_since or now
+        if self._detect_mesh and now - since >= VERDICT_AFTER_S:
+            container = f"{answer.address}:{port.target_port}"
+            raise MeshDoesNotRoute(
+                port=port.published_port, host=self._probe_host, container=container
+            )
+        return f"{message}; {clause} but the published port does not route (Swarm's routing mesh)"
 
     def _unsteady(self, running: list[Task]) -> str | None:
         # A crash-looping task is "running" for a moment between restarts: only tasks

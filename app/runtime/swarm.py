@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from docker.client import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 
-from app.errors import Cancelled, HealthCheckError, ReleaseError, Unavailable
+from app.errors import ReleaseError, Unavailable
 from app.runtime.base import PulledImage, Release
-from app.runtime.converge import Convergence
 from app.runtime.images import authed_api, pull_image
+from app.runtime.mesh import IngressFallback, MeshVerdicts, for_engine, ingress_ports
 from app.runtime.redact import redact
 from app.runtime.spec import MANAGED_LABEL, swarm_service_args
 from app.runtime.tasks import strip_digest
+from app.runtime.verify import Verification
 from app.runtime.volumes import check_volumes
 from app.types import CancelToken, LogFn, LogStream, RegistryAuth, ServiceSpec
 
@@ -34,7 +35,8 @@ class SwarmRuntime:
     ``probe_host`` is where published ports are probed from here (host-mode ports
     answer on the node's own addresses; 127.0.0.1 when the engine is local).
     ``max_failed_tasks`` ended tasks of a release make it a crash loop; tasks count as
-    up once seen running for ``min_running_s``.
+    up once seen running for ``min_running_s``. ``ingress_fallback`` is what to do with
+    INGRESS ports where the routing mesh does not route (:mod:`app.runtime.mesh`).
     """
 
     def __init__(
@@ -45,8 +47,12 @@ class SwarmRuntime:
         poll_interval: float = POLL_INTERVAL_S,
         max_failed_tasks: int = MAX_FAILED_TASKS,
         min_running_s: float = MIN_RUNNING_S,
+        ingress_fallback: IngressFallback = IngressFallback.HOST,
     ) -> None:
         self._client = client
+        self._fallback = ingress_fallback
+        self._mesh = MeshVerdicts()
+        self._engine_id: str | None = None
         self._probe_host = probe_host
         self._poll_interval = poll_interval
         self._max_failed_tasks = max_failed_tasks
@@ -65,10 +71,15 @@ class SwarmRuntime:
             current = self._find(spec.name)
             action = "create" if current is None else "update"
             check_volumes(self._client.api, spec)
+            if current is not None:
+                _require_managed(current, spec.name)
+            routes = self._mesh.get(self._engine()) if ingress_ports(spec) else None
+            spec = for_engine(spec, routes=routes, mode=self._fallback, log=log)
             if current is None:
-                return self._create(spec, log)
-            _require_managed(current, spec.name)
-            return self._update(current, spec, log)
+                release = self._create(spec, log)
+            else:
+                release = self._update(current, spec, log)
+            return replace(release, ports=spec.ports)
         except APIError as exc:
             detail = redact(str(exc.explanation or exc), spec.env)
             raise ReleaseError(f"Docker refused to {action} service {spec.name}: {detail}") from exc
@@ -85,33 +96,31 @@ class SwarmRuntime:
         log: LogFn,
         cancel: CancelToken,
     ) -> None:
-        """Return when converged, running, healthy and answering; raise HealthCheckError."""
-        convergence = Convergence(
+        """Return when converged, running, healthy and answering; raise HealthCheckError.
+
+        An INGRESS port found not to route is switched to host mode in place (or refused),
+        as ``ingress_fallback`` says, within the same ``timeout``.
+        """
+        Verification(
             self._client,
-            spec=spec,
-            release=release,
-            log=log,
             probe_host=self._probe_host,
+            poll_interval=self._poll_interval,
             max_failed_tasks=self._max_failed_tasks,
             min_running_s=self._min_running_s,
-        )
-        deadline = time.monotonic() + timeout
-        waiting_for: str | None = None
-        while True:
-            cancel.check()
-            missing = self._poll(convergence, spec)
-            if missing is None:
-                log(f"service {spec.name} is healthy", stream=LogStream.SYSTEM)
-                return
-            if missing != waiting_for:
-                log(f"waiting: {missing}", stream=LogStream.SYSTEM)
-                waiting_for = missing
-            if time.monotonic() >= deadline:
-                raise HealthCheckError(
-                    f"service {spec.name} did not become healthy within {timeout:g}s: {missing}"
-                )
-            if cancel.wait(self._poll_interval):
-                raise Cancelled(cancel.reason)
+            fallback=self._fallback,
+            mesh=self._mesh,
+            engine_id=self._engine,
+        ).run(spec, release, timeout=timeout, log=log, cancel=cancel)
+
+    def mesh_routes(self) -> bool | None:
+        """Does the routing mesh route on this engine? None until a deployment found out."""
+        return self._mesh.get(self._engine())
+
+    def _engine(self) -> str:
+        """The engine's Docker ID, the key of its mesh verdict (read once per runtime)."""
+        if self._engine_id is None:
+            self._engine_id = str(self._client.api.info().get("ID") or "unknown")
+        return self._engine_id
 
     def undo(self, spec: ServiceSpec, release: Release, *, log: LogFn) -> None:
         """Roll the service back to its spec from before ``release`` (or remove a new one).
@@ -218,14 +227,6 @@ class SwarmRuntime:
         # The name filter matches prefixes too: keep the exact name only.
         services: list[dict[str, Any]] = self._client.api.services(filters={"name": name})
         return next((s for s in services if s["Spec"]["Name"] == name), None)
-
-    def _poll(self, convergence: Convergence, spec: ServiceSpec) -> str | None:
-        try:
-            return convergence.poll()
-        except (DockerException, OSError) as exc:
-            # The engine may be restarting or busy: keep trying until the deadline.
-            logger.warning("inspecting service %s failed: %s", spec.name, exc)
-            return f"cannot inspect the service: {redact(str(exc), spec.env)}"
 
     def _create(self, spec: ServiceSpec, log: LogFn) -> Release:
         args = swarm_service_args(spec)

@@ -1,0 +1,93 @@
+"""The runtime and builders of the real adapters, bound to the engine when first needed.
+
+``serve`` and ``worker`` build their adapters before any engine may answer: these
+wrappers make the real :class:`SwarmRuntime` and builders from the
+:class:`EngineConnection` on first use, and check that the engine answers before each
+build, pull and release, so that a deployment fails at once with "cannot reach the
+Docker engine at <address>" while it is away and works again once it is back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from docker.client import DockerClient
+
+from app.builders.base import Builder
+from app.runtime.base import PulledImage, Release, Runtime
+from app.runtime.connection import EngineConnection
+from app.types import BuildSpec, CancelToken, LogFn, RegistryAuth, ServiceSpec
+
+
+class _Bound:
+    """Makes one object from the engine's client, once, on first use."""
+
+    def __init__(self, connection: EngineConnection, make: Callable[[DockerClient], Any]) -> None:
+        self.connection = connection
+        self._make = make
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def get(self, *, ping: bool) -> Any:
+        client = self.connection.require() if ping else self.connection.client()
+        with self._lock:
+            if self._made is None:
+                self._made = self._make(client)
+            return self._made
+
+
+class EngineBuilder:
+    """A :class:`Builder` made from the engine's client when the first build runs."""
+
+    def __init__(self, connection: EngineConnection, factory: Callable[..., Builder]) -> None:
+        self._bound = _Bound(connection, lambda client: factory(docker_client=client))
+
+    def build(self, spec: BuildSpec, *, log: LogFn, cancel: CancelToken) -> str:
+        builder: Builder = self._bound.get(ping=True)
+        return builder.build(spec, log=log, cancel=cancel)
+
+
+class EngineRuntime:
+    """A :class:`Runtime` made from the engine's client when first used."""
+
+    def __init__(
+        self, connection: EngineConnection, make: Callable[[DockerClient], Runtime]
+    ) -> None:
+        self._bound = _Bound(connection, make)
+
+    def _runtime(self, *, ping: bool = False) -> Runtime:
+        runtime: Runtime = self._bound.get(ping=ping)
+        return runtime
+
+    def pull(
+        self, image: str, *, auth: RegistryAuth | None, log: LogFn, cancel: CancelToken
+    ) -> PulledImage:
+        return self._runtime(ping=True).pull(image, auth=auth, log=log, cancel=cancel)
+
+    def release(self, spec: ServiceSpec, *, log: LogFn) -> Release:
+        return self._runtime(ping=True).release(spec, log=log)
+
+    def verify(
+        self,
+        spec: ServiceSpec,
+        release: Release,
+        *,
+        timeout: float,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> None:
+        self._runtime().verify(spec, release, timeout=timeout, log=log, cancel=cancel)
+
+    def undo(self, spec: ServiceSpec, release: Release, *, log: LogFn) -> None:
+        self._runtime().undo(spec, release, log=log)
+
+    def drained(self, name: str) -> bool:
+        return self._runtime().drained(name)
+
+    def remove(self, name: str) -> None:
+        self._runtime().remove(name)
+
+    def prune_images(self, keep_deployments: Callable[[list[str]], set[str]]) -> list[str]:
+        return self._runtime().prune_images(keep_deployments)
