@@ -63,6 +63,20 @@ def registry_addr() -> str:
     return addr
 
 
+@pytest.fixture(scope="session")
+def shared_auth_registry() -> AuthRegistry:
+    """The htpasswd registry ``scripts/services`` runs (deletes enabled, one test user)."""
+    addr = os.environ.get("SLIPWAY_TEST_AUTH_REGISTRY", "")
+    username = os.environ.get("SLIPWAY_TEST_AUTH_REGISTRY_USER", "")
+    password = os.environ.get("SLIPWAY_TEST_AUTH_REGISTRY_PASSWORD", "")
+    if not (addr and username and password) or not port_open(addr, 5001):
+        missing(
+            "the htpasswd registry of scripts/services (SLIPWAY_TEST_AUTH_REGISTRY, _USER, "
+            "_PASSWORD: eval \"$(scripts/services env)\")"
+        )
+    return AuthRegistry(addr=addr, username=username, password=password)
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
     """A private registry with basic auth (``tests/support/auth_registry.py``)."""
