@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     retention_interval: float = Field(default=600.0, gt=0, description="seconds between runs")
     fetch_retries: int = Field(default=3, ge=0, description="retries of a fetch on network errors")
+    registry_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="seconds each registry HTTP API call may take"
+    )
     max_upload_bytes: int = Field(
         default=1 << 30, gt=0, description="largest archive dropDeployment accepts (bytes)"
     )

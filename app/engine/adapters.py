@@ -1,4 +1,5 @@
-"""The real adapters: git on this machine, builds and services on the Docker engine."""
+"""The real adapters: git on this machine, builds and services on the Docker engine, the
+registries' HTTP API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import partial
 from app.builders.registry import BUILDERS
 from app.engine.context import Adapters
 from app.engine.lazy import EngineBuilder, EngineRuntime
+from app.registry.client import registry_client
 from app.runtime.connection import EngineConnection
 from app.runtime.mesh import IngressFallback
 from app.runtime.swarm import SwarmRuntime
@@ -27,4 +29,5 @@ def real_adapters(settings: Settings) -> Adapters:
         builders={bt: EngineBuilder(engine, factory) for bt, factory in BUILDERS.items()},
         runtime=EngineRuntime(engine, swarm),
         engine=engine,
+        registry=registry_client(settings.registry_timeout),
     )

@@ -9,6 +9,7 @@ from typing import Any
 from app.crypto import Cipher
 from app.db.models import Application, Deployment, Registry
 from app.db.repos.applications import build_arg_values
+from app.registry.address import stored_secure
 from app.runtime.host_paths import admin_binds
 from app.types import (
     GIT_SOURCES,
@@ -164,7 +165,7 @@ def registry_target(row: Registry | None, cipher: Cipher) -> RegistryTarget | No
         host=row.host,
         image_prefix=row.image_prefix,
         auth=auth,
-        secure=not row.url.startswith("http://"),
+        secure=stored_secure(row.url),  # https, but http for http:// and loopback hosts
     )
 
 

@@ -50,7 +50,7 @@ def _free_port() -> int:
         return port
 
 
-def _config(root: Path, addr: str, htpasswd: Path) -> str:
+def _config(root: Path, addr: str, htpasswd: Path, *, delete: bool = True) -> str:
     return "\n".join(
         [
             "version: 0.1",
@@ -60,7 +60,7 @@ def _config(root: Path, addr: str, htpasswd: Path) -> str:
             "  filesystem:",
             f"    rootdirectory: {root}",
             "  delete:",
-            "    enabled: true",
+            f"    enabled: {'true' if delete else 'false'}",
             "http:",
             f"  addr: {addr}",
             "auth:",
@@ -87,8 +87,11 @@ def registry_binary() -> str | None:
 
 
 @contextmanager
-def auth_registry(workdir: Path, *, username: str = "deployer") -> Iterator[AuthRegistry]:
-    """Run a registry that requires ``username`` and a random password; stop it after."""
+def auth_registry(
+    workdir: Path, *, username: str = "deployer", delete: bool = True
+) -> Iterator[AuthRegistry]:
+    """Run a registry that requires ``username`` and a random password; stop it after.
+    ``delete=False``: manifest deletes are disabled (the registry answers 405)."""
     binary = registry_binary()
     assert binary is not None, "check registry_binary() first"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,7 @@ def auth_registry(workdir: Path, *, username: str = "deployer") -> Iterator[Auth
     htpasswd.write_text(f"{username}:{hashed}\n")
     addr = f"127.0.0.1:{_free_port()}"
     config = workdir / "config.yml"
-    config.write_text(_config(workdir / "data", addr, htpasswd))
+    config.write_text(_config(workdir / "data", addr, htpasswd, delete=delete))
     with (workdir / "registry.log").open("ab") as out:
         proc = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=out)
     try:
@@ -118,9 +121,11 @@ def auth_registry(workdir: Path, *, username: str = "deployer") -> Iterator[Auth
             proc.wait()
 
 
-def push_test_image(docker_client: Any, registry: AuthRegistry, tag: str = "1") -> str:
+def push_test_image(
+    docker_client: Any, registry: AuthRegistry, tag: str = "1", repository: str = REPOSITORY
+) -> str:
     """Push :data:`BASE_IMAGE` as ``registry.ref(tag)``; return the digest it was pushed as."""
-    ref = registry.ref(tag)
+    ref = registry.ref(tag, repository)
     docker_client.images.get(BASE_IMAGE).tag(ref)
     digest = None
     for chunk in docker_client.api.push(
