@@ -1,10 +1,12 @@
-"""Interrupting a streaming Engine API response (a build, a pull) when a deployment is cancelled."""
+"""Interrupting a streaming Engine API response (a build, a pull, a push) when a deployment is
+cancelled; a per-call view of the API client for its hooks."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import threading
+from typing import Any
 
 import requests
 
@@ -52,3 +54,13 @@ class ResponseInterrupter:
             if self._response is not None:
                 self._response.close()
             self._response = None
+
+
+def per_call_view(api: Any) -> Any:
+    """A view of a docker ``APIClient`` for one call: it shares the client's connections
+    but has its own hooks (and may have its own auth configs), so a response hook or
+    credentials set on it never reach another thread's requests."""
+    view = object.__new__(type(api))
+    view.__dict__.update(api.__dict__)
+    view.hooks = {event: list(hooks) for event, hooks in api.hooks.items()}
+    return view

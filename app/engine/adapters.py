@@ -1,5 +1,5 @@
-"""The real adapters: git on this machine, builds and services on the Docker engine, the
-registries' HTTP API."""
+"""The real adapters: git on this machine, builds, pushes and services on the Docker engine,
+the registries' HTTP API."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import partial
 
 from app.builders.registry import BUILDERS
 from app.engine.context import Adapters
-from app.engine.lazy import EngineBuilder, EngineRuntime
+from app.engine.lazy import EngineBuilder, EnginePusher, EngineRuntime
 from app.registry.client import registry_client
 from app.runtime.connection import EngineConnection
 from app.runtime.mesh import IngressFallback
@@ -28,6 +28,7 @@ def real_adapters(settings: Settings) -> Adapters:
         git=GitPythonClient(block_private=settings.block_private_sources),
         builders={bt: EngineBuilder(engine, factory) for bt, factory in BUILDERS.items()},
         runtime=EngineRuntime(engine, swarm),
+        pusher=EnginePusher(engine),
         engine=engine,
         registry=registry_client(settings.registry_timeout),
     )

@@ -1,9 +1,10 @@
-"""The runtime and builders of the real adapters, bound to the engine when first needed.
+"""The runtime, builders and pusher of the real adapters, bound to the engine when first
+needed.
 
 ``serve`` and ``worker`` build their adapters before any engine may answer: these
-wrappers make the real :class:`SwarmRuntime` and builders from the
+wrappers make the real :class:`SwarmRuntime`, builders and pusher from the
 :class:`EngineConnection` on first use, and check that the engine answers before each
-build, pull and release, so that a deployment fails at once with "cannot reach the
+build, pull, push and release, so that a deployment fails at once with "cannot reach the
 Docker engine at <address>" while it is away and works again once it is back.
 """
 
@@ -16,9 +17,18 @@ from typing import Any
 from docker.client import DockerClient
 
 from app.builders.base import Builder
+from app.registry.base import ImagePusher, PushedImage
+from app.registry.push import DockerPusher
 from app.runtime.base import PulledImage, Release, Runtime
 from app.runtime.connection import EngineConnection
-from app.types import BuildSpec, CancelToken, LogFn, RegistryAuth, ServiceSpec
+from app.types import (
+    BuildSpec,
+    CancelToken,
+    LogFn,
+    RegistryAuth,
+    RegistryTarget,
+    ServiceSpec,
+)
 
 
 class _Bound:
@@ -47,6 +57,32 @@ class EngineBuilder:
     def build(self, spec: BuildSpec, *, log: LogFn, cancel: CancelToken) -> str:
         builder: Builder = self._bound.get(ping=True)
         return builder.build(spec, log=log, cancel=cancel)
+
+
+class EnginePusher:
+    """An :class:`ImagePusher` made from the engine's client when the first push runs."""
+
+    def __init__(
+        self,
+        connection: EngineConnection,
+        factory: Callable[[DockerClient], ImagePusher] = DockerPusher,
+    ) -> None:
+        self._bound = _Bound(connection, factory)
+
+    def push(
+        self,
+        image: str,
+        *,
+        target: RegistryTarget,
+        repository: str,
+        tag: str,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> PushedImage:
+        pusher: ImagePusher = self._bound.get(ping=True)
+        return pusher.push(
+            image, target=target, repository=repository, tag=tag, log=log, cancel=cancel
+        )
 
 
 class EngineRuntime:

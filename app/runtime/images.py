@@ -26,7 +26,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
 from app.errors import SourceError, SourceNetworkError
-from app.http_streams import ResponseInterrupter
+from app.http_streams import ResponseInterrupter, per_call_view
 from app.masking import Masker
 from app.runtime.base import PulledImage
 from app.types import CancelToken, LogFn, LogStream, RegistryAuth
@@ -77,19 +77,12 @@ def authed_api(api: Any, auth: RegistryAuth | None, image: str) -> Any:
     """
     if auth is None or registry_host(image) != auth.registry:
         return api
-    view = _view(api)
+    view = per_call_view(api)
     view._auth_configs = AuthConfig({})
     view._auth_configs.add_auth(
         auth.registry,
         {"username": auth.username, "password": auth.password, "serveraddress": auth.registry},
     )
-    return view
-
-
-def _view(api: Any) -> Any:
-    view = object.__new__(type(api))
-    view.__dict__.update(api.__dict__)
-    view.hooks = {event: list(hooks) for event, hooks in api.hooks.items()}
     return view
 
 
@@ -146,7 +139,7 @@ def _pull(
     cancel: CancelToken,
     mask: Masker,
 ) -> None:
-    view = _view(api)  # its own hooks: the catcher sees this pull's response only
+    view = per_call_view(api)  # its own hooks: the catcher sees this pull's response only
     catcher = ResponseInterrupter(path_suffix="/images/create")
     view.hooks["response"] = [*view.hooks.get("response", []), catcher.catch]
     auth_config = None
