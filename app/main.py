@@ -11,6 +11,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -79,7 +81,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {RateLimited: rate_limited}
 def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters) -> Starlette:
     """In embedded mode (no Redis URL) the app also runs the deployment worker."""
     view = SlipwayGraphQL(
-        schema=build_schema(), graphql_ide="graphiql", multipart_uploads_enabled=True
+        schema=build_schema(),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=True,
+        allowed_origins=settings.cors_origin_list,  # WebSocket Origin; same origin always
     )
 
     @asynccontextmanager
@@ -165,6 +170,20 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             Route("/readyz", readyz),
             Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
         ],
+        middleware=[cors(settings)],
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+    )
+
+
+def cors(settings: Settings) -> Middleware:
+    """CORS for ``SLIPWAY_CORS_ORIGINS``: a preflight is answered here, before any key check
+    or route (400 for an origin not listed); an allowed origin may send the key headers."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origin_list),
+        allow_methods=["GET", "POST"],
+        allow_headers=["x-api-key", "authorization", "content-type", "last-event-id"],
+        expose_headers=["retry-after", "www-authenticate"],
+        max_age=600,
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 
 class Settings(BaseSettings):
@@ -141,8 +142,27 @@ class Settings(BaseSettings):
         description="addresses whose X-Forwarded-For is believed (uvicorn forwarded_allow_ips; "
         "empty: the peer address is the client's, as for the failure limit)",
     )
+    cors_origins: str = Field(
+        default="",
+        description="comma-separated origins (https://app.example.com) whose browser pages may "
+        "call the API: CORS on HTTP and the Origin check of WebSockets; '*' allows any; "
+        "empty: same origin only",
+    )
+    graphiql: bool = Field(default=True, description="the GraphiQL explorer on a browser GET")
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        normalize_allowed_origins(_split(value))  # ValueError naming the bad one
+        return value
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``cors_origins`` normalised as browsers send ``Origin`` (lowercase, no default
+        port); ``("*",)`` for any."""
+        return tuple(sorted(normalize_allowed_origins(_split(self.cors_origins))))
 
     @property
     def effective_database_url(self) -> str:
@@ -182,6 +202,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.redis_url
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @lru_cache(maxsize=1)
