@@ -38,6 +38,7 @@ from app.queue.actors import declare
 from app.queue.broker import make_broker
 from app.queue.worker import Watchdog, Worker
 from app.readiness import Readiness
+from app.registry.client import registry_client
 from app.settings import Settings
 from app.webhooks.routes import receive_webhook
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             throttle=AuthThrottle(
                 limit=settings.auth_failure_limit, window=settings.auth_failure_window
             ),
+            registry=registry_client(settings.registry_timeout),
         )
         with db.session() as session:  # build args stored in clear before migration 0004
             sealed = applications.seal_all_build_args(session, view.state.cipher)
@@ -123,6 +125,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 adapters=adapters(settings),
             )
             view.state.runtime = engine.adapters.runtime
+            view.state.registry = engine.adapters.registry or view.state.registry
             engine_link = engine.adapters.engine
             worker = Worker(
                 engine=engine, queue=queue, threads=settings.worker_threads, poll_ms=100

@@ -22,6 +22,7 @@ from app.graphql.sharing import SharedResults
 from app.graphql.ws_limits import SocketRegistry
 from app.logs.hub import Hub
 from app.queue.actors import DeploymentQueue
+from app.registry.base import RegistryClient
 from app.runtime.base import Runtime
 from app.settings import Settings
 
@@ -41,6 +42,7 @@ class AppState:
     sockets: SocketRegistry = field(default_factory=SocketRegistry)  # open WebSockets
     throttle: AuthThrottle = field(default_factory=AuthThrottle)  # failed-key limits
     runtime: Runtime | None = None  # the local engine, where this process also deploys
+    registry: RegistryClient | None = None  # testRegistry's client (the engine's, embedded)
 
 
 @dataclass

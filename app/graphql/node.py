@@ -1,4 +1,4 @@
-"""``node(id:)``: any application, deployment or server by its id (Relay's Node).
+"""``node(id:)``: any application, deployment, server or registry by its id (Relay's Node).
 
 Ids are the rows' own (unique across tables), so the lookup tries each table by primary
 key in one transaction; an id no table holds, or one of a type that is not a Node (an
@@ -13,11 +13,12 @@ from typing import Any
 import strawberry
 from sqlalchemy.orm import Session
 
-from app.db.repos import applications, deployments, servers
+from app.db.repos import applications, deployments, registries, servers
 from app.graphql.applications.types import Application
 from app.graphql.context import Info
 from app.graphql.deployments.types import Deployment
 from app.graphql.permissions import CanRead
+from app.graphql.registries.types import Registry
 from app.graphql.relay import Node
 from app.graphql.servers.types import Server
 
@@ -28,6 +29,7 @@ NODE_TYPES: tuple[tuple[Callable[[Session, str], Any], Callable[[Any], Node]], .
     (applications.get, Application.from_row),
     (deployments.get, Deployment.from_row),
     (servers.get, Server.from_row),
+    (registries.get, Registry.from_row),
 )
 
 
@@ -44,7 +46,8 @@ def find(session: Session, node_id: str) -> Node | None:
 class NodeQueries:
     @strawberry.field(
         permission_classes=[CanRead],
-        description="the application, deployment or server with this id; null when none has it",
+        description="the application, deployment, server or registry with this id; null when "
+        "none has it",
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await info.context.db(find, str(id))

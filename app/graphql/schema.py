@@ -23,15 +23,32 @@ from app.graphql.distinct import distinct, shared_of
 from app.graphql.document_limits import limit_extensions
 from app.graphql.errors import error_masking, is_unexpected
 from app.graphql.node import NodeQueries
+from app.graphql.registries.mutations import RegistryMutations
+from app.graphql.registries.queries import RegistryQueries
 from app.graphql.servers.mutations import ServerMutations
 from app.graphql.servers.queries import ServerQueries
 from app.graphql.sharing import SharingExecutionContext
 
 Query = merge_types(
-    "Query", (ApplicationQueries, DeploymentQueries, ServerQueries, ApiKeyQueries, NodeQueries)
+    "Query",
+    (
+        ApplicationQueries,
+        DeploymentQueries,
+        ServerQueries,
+        RegistryQueries,
+        ApiKeyQueries,
+        NodeQueries,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (ApplicationMutations, DeploymentMutations, ApiKeyMutations, ServerMutations)
+    "Mutation",
+    (
+        ApplicationMutations,
+        DeploymentMutations,
+        ApiKeyMutations,
+        ServerMutations,
+        RegistryMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (DeploymentSubscriptions,))
 

@@ -40,12 +40,16 @@ from tests.e2e.harness import Server, running_server
 from tests.e2e.queries import CREATE_APP, DEPLOY
 from tests.support.answers import LogWatch, probe, watching_logs
 from tests.support.answers import problems as answer_problems
+from tests.support.fake_servers import closed_port
 
 # Cases per field: positive ones reach the resolvers, negative ones only the validation.
 CASES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 10}
 LAST = {"Mutation.deleteApplication", "Mutation.clearDeployments"}
 DEADLINE = timedelta(seconds=5)  # one request; a slower answer is a finding of its own
 CREATE_SERVER = 'mutation { createServer(name: "fuzz", maxConcurrentBuilds: 1) { id } }'
+# A registry on a port where nothing listens: testRegistry is reached and answers at once.
+CREATE_REGISTRY = """mutation($url: String!) {
+  createRegistry(input: {name: "fuzz", url: $url, username: "u", password: "fuzz-pw"}) { id } }"""
 
 
 @dataclass
@@ -67,13 +71,15 @@ class Finding:
 
 
 def _seed(server: Server) -> list[str]:
-    """Rows for the fuzzer's IDs to hit: an application with a finished deployment, a server."""
+    """Rows for the fuzzer's IDs to hit: an application with a finished deployment, a server,
+    a registry."""
     client = server.client(Scope.ADMIN)
     app_id: str = client(CREATE_APP, input=GIT_APP(name="seed"))["createApplication"]["id"]
     dep_id: str = client(DEPLOY, id=app_id)["deployApplication"]["id"]
     wait_finished(client, dep_id)
     server_id: str = client(CREATE_SERVER)["createServer"]["id"]
-    return [app_id, dep_id, server_id]
+    registry_id: str = client(CREATE_REGISTRY, url=closed_port())["createRegistry"]["id"]
+    return [app_id, dep_id, server_id, registry_id]
 
 
 def _register_scalars(ids: list[str]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Registry
+from app.db.models import Application, Registry
 from app.errors import NotFound
 
 
@@ -29,3 +29,20 @@ def by_ids(session: Session, ids: Iterable[str | None]) -> dict[str, Registry]:
         return {}
     rows = session.scalars(select(Registry).where(Registry.id.in_(wanted))).all()
     return {row.id: row for row in rows}
+
+
+def all_registries(session: Session) -> list[Registry]:
+    """By name."""
+    return list(session.scalars(select(Registry).order_by(Registry.name)).all())
+
+
+def by_name(session: Session, name: str) -> Registry | None:
+    return session.scalars(select(Registry).where(Registry.name == name)).first()
+
+
+def users(session: Session, registry_id: str) -> list[Application]:
+    """Applications that push to ``registry_id`` or keep rollback copies there, by name."""
+    uses = or_(
+        Application.registry_id == registry_id, Application.rollback_registry_id == registry_id
+    )
+    return list(session.scalars(select(Application).where(uses).order_by(Application.name)).all())

@@ -21,6 +21,8 @@ from app.graphql.limits import (
     check_items,
     check_length,
 )
+from app.graphql.registries.references import FIELDS as REGISTRY_FIELDS
+from app.graphql.registries.references import reference
 from app.runtime.host_paths import normalised
 from app.sources.validate import (
     split_credentials,
@@ -168,6 +170,14 @@ class ApplicationSettingsInput:
     preview_domain: str | None = strawberry.field(
         default=None, description="previews are labelled with host pr-<n>-<appName>.<domain>"
     )
+    registry_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="the registry each build is pushed to (see registries); null clears",
+    )
+    rollback_registry_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="the registry rollback copies are pushed to; null clears",
+    )
 
 
 @strawberry.input
@@ -205,6 +215,10 @@ def settings_columns(data: ApplicationSettingsInput, cipher: Cipher) -> dict[str
         value = getattr(data, field)
         if value is not None:
             cols.update(convert(value, cipher))
+    for column, label in REGISTRY_FIELDS.items():  # explicit null clears; omitted keeps
+        value = getattr(data, column)
+        if value is not strawberry.UNSET:
+            cols[column] = reference(value, label)
     return cols
 
 

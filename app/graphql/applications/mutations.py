@@ -24,6 +24,7 @@ from app.graphql.applications.types import Application
 from app.graphql.applications.webhook import new_webhook_secret, store_webhook_secret
 from app.graphql.context import Info
 from app.graphql.permissions import CanDeploy
+from app.graphql.registries.references import check_references
 from app.runtime.host_paths import HostPathPolicy
 from app.settings import Settings
 from app.sources.validate import check_local_source
@@ -79,6 +80,7 @@ def _check_server(session: Session, cols: dict[str, Any]) -> None:
 
 def _create(session: Session, cols: dict[str, Any], guard: _Guard) -> Any:
     _check_server(session, cols)
+    check_references(session, cols)
     guard.ports(cols)
     if "mounts" in cols:
         cols["mounts"] = guard.mounts(cols["mounts"])
@@ -88,6 +90,7 @@ def _create(session: Session, cols: dict[str, Any], guard: _Guard) -> Any:
 
 def _update(session: Session, app_id: str, cols: dict[str, Any], guard: _Guard) -> Any:
     _check_server(session, cols)
+    check_references(session, cols)
     row = applications.require(session, app_id)
     merged = {c: getattr(row, c) for c in ("repository", "docker_image")} | cols
     check_source(SourceType(row.source_type), merged)

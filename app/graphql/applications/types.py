@@ -85,6 +85,12 @@ class Application(Node):
     submodules: bool
     registry_username: str | None
     has_registry_password: bool
+    registry_id: strawberry.ID | None = strawberry.field(
+        description="the registry each build is pushed to"
+    )
+    rollback_registry_id: strawberry.ID | None = strawberry.field(
+        description="the registry rollback copies are pushed to"
+    )
     auto_deploy: bool
     trigger_type: TriggerType
     watch_paths: list[str]
@@ -173,6 +179,10 @@ class Application(Node):
             submodules=bool(row.submodules),
             registry_username=row.registry_username,
             has_registry_password=bool(row.registry_password_enc),
+            registry_id=strawberry.ID(row.registry_id) if row.registry_id else None,
+            rollback_registry_id=(
+                strawberry.ID(row.rollback_registry_id) if row.rollback_registry_id else None
+            ),
             auto_deploy=bool(row.auto_deploy),
             trigger_type=TriggerType(row.trigger_type or "PUSH"),
             watch_paths=list(row.watch_paths or []),
