@@ -28,10 +28,16 @@ class PushedImage:
 
 @dataclass(frozen=True, slots=True)
 class RegistryCheckResult:
-    """What ``check`` found, in words a person can act on."""
+    """What ``check`` found, in words a person can act on, and how far it got: each step is
+    True (passed), False (failed there) or None (not reached; ``credentials_accepted`` is
+    also None when the registry asked for no login)."""
 
     ok: bool
     message: str
+    reachable: bool | None = None  # an HTTP answer to GET /v2/
+    is_registry: bool | None = None  # the distribution API's header or Bearer challenge
+    credentials_accepted: bool | None = None
+    push_allowed: bool | None = None
 
 
 class ImagePusher(Protocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import httpx
 
@@ -44,12 +45,20 @@ class HttpRegistryClient:
         return RegistrySession(target, timeout=self.timeout, transport=self.transport)
 
     def check(self, target: RegistryTarget, *, repository: str) -> RegistryCheckResult:
+        steps = _Steps()
         try:
             repo = repository_path(target, repository)
             with self._session(target) as session:
-                return _check(session, repo)
+                return _check(session, repo, steps)
+        except RegistryNetworkError as exc:
+            if steps.reachable is None:  # no answer to the first request
+                steps.reachable = False
+            return steps.result(str(exc))
+        except RegistryAuthError as exc:  # the token server refused, or would be sent over http
+            steps.credentials_accepted = False
+            return steps.result(str(exc))
         except RegistryError as exc:
-            return RegistryCheckResult(ok=False, message=str(exc))
+            return steps.result(str(exc))
 
     def delete(self, target: RegistryTarget, *, repository: str, digest: str) -> bool:
         repo = repository_path(target, repository)
@@ -69,22 +78,53 @@ def repository_path(target: RegistryTarget, repository: str) -> str:
     return path
 
 
-def _check(session: RegistrySession, repo: str) -> RegistryCheckResult:
+@dataclass
+class _Steps:
+    """How far ``check`` got (see ``RegistryCheckResult``)."""
+
+    reachable: bool | None = None
+    is_registry: bool | None = None
+    credentials_accepted: bool | None = None
+    push_allowed: bool | None = None
+
+    def result(self, message: str, *, ok: bool = False) -> RegistryCheckResult:
+        return RegistryCheckResult(
+            ok=ok,
+            message=message,
+            reachable=self.reachable,
+            is_registry=self.is_registry,
+            credentials_accepted=self.credentials_accepted,
+            push_allowed=self.push_allowed,
+        )
+
+
+def _check(session: RegistrySession, repo: str, steps: _Steps) -> RegistryCheckResult:
     ping = session.url("/v2/")
     first = session.send("GET", ping, anonymous=True)
-    if not _is_registry(first):
-        return _fail(f"not a registry (no {_VERSION_HEADER} header at {ping}, HTTP {first.status})")
+    steps.reachable = True
+    steps.is_registry = _is_registry(first)
+    if not steps.is_registry:
+        return steps.result(
+            f"not a registry (no {_VERSION_HEADER} header at {ping}, HTTP {first.status})"
+        )
     if first.status == 401:
         if session.target.auth is None:
-            return _fail(f"{session.host} requires credentials: set username and password")
+            steps.credentials_accepted = False
+            return steps.result(f"{session.host} requires credentials: set username and password")
         login = session.send("GET", ping)
         if login.status in (401, 403):
-            return _fail(f"credentials refused by {session.host} (user {session.username!r})")
+            steps.credentials_accepted = False
+            return steps.result(
+                f"credentials refused by {session.host} (user {session.username!r})"
+            )
         if login.status != 200:
-            return _fail(f"{session.host} answered HTTP {login.status} to GET /v2/ after login")
+            return steps.result(
+                f"{session.host} answered HTTP {login.status} to GET /v2/ after login"
+            )
+        steps.credentials_accepted = True
     elif first.status != 200:
-        return _fail(f"{session.host} answered HTTP {first.status} to GET /v2/")
-    return _push_allowed(session, repo, needs_login=first.status == 401)
+        return steps.result(f"{session.host} answered HTTP {first.status} to GET /v2/")
+    return _push_allowed(session, repo, steps, needs_login=first.status == 401)
 
 
 def _is_registry(answer: Answer) -> bool:
@@ -94,26 +134,32 @@ def _is_registry(answer: Answer) -> bool:
     return answer.status == 401 and challenge.lower().startswith("bearer ")
 
 
-def _push_allowed(session: RegistrySession, repo: str, *, needs_login: bool) -> RegistryCheckResult:
+def _push_allowed(
+    session: RegistrySession, repo: str, steps: _Steps, *, needs_login: bool
+) -> RegistryCheckResult:
     uploads = session.url(f"/v2/{repo}/blobs/uploads/")
     scope = f"repository:{repo}:pull,push"
     answer = session.send("POST", uploads, scope=scope)
     who = f"user {session.username!r}" if session.username else "anonymous"
     if answer.status == 202:
         _cancel_upload(session, answer, scope)
+        steps.push_allowed = True
         login = f"credentials of {who} accepted" if needs_login else "no login needed"
-        return RegistryCheckResult(
-            ok=True,
-            message=f"{session.host} is a registry; {login}; push to {repo} allowed",
+        return steps.result(
+            f"{session.host} is a registry; {login}; push to {repo} allowed", ok=True
         )
     codes = _codes(answer)
+    steps.push_allowed = False
     if answer.status == 401 and session.username is None:
-        return _fail(f"{session.host} requires credentials to push to {repo}{codes}")
+        steps.credentials_accepted = False
+        return steps.result(f"{session.host} requires credentials to push to {repo}{codes}")
     if answer.status in (401, 403):
-        return _fail(f"{who} may pull but not push to {repo} at {session.host}{codes}")
+        return steps.result(f"{who} may pull but not push to {repo} at {session.host}{codes}")
     if answer.status in (404, 405):
-        return _fail(f"{session.host} does not take pushes to {repo} (HTTP {answer.status}{codes})")
-    return _fail(f"{session.host} answered HTTP {answer.status} to POST {uploads}{codes}")
+        return steps.result(
+            f"{session.host} does not take pushes to {repo} (HTTP {answer.status}{codes})"
+        )
+    return steps.result(f"{session.host} answered HTTP {answer.status} to POST {uploads}{codes}")
 
 
 def _cancel_upload(session: RegistrySession, answer: Answer, scope: str) -> None:
@@ -155,10 +201,6 @@ def _deleted(answer: Answer, session: RegistrySession, what: str) -> bool:
 def _codes(answer: Answer) -> str:
     codes = answer.error_codes()
     return f" ({', '.join(codes)})" if codes else ""
-
-
-def _fail(message: str) -> RegistryCheckResult:
-    return RegistryCheckResult(ok=False, message=message)
 
 
 def registry_client(timeout: float = DEFAULT_TIMEOUT_S) -> HttpRegistryClient:

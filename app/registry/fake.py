@@ -15,7 +15,14 @@ class FakeRegistryClient:
     """``manifests[(host, repository)]`` holds digests; ``deletes_enabled`` False is a 405."""
 
     check_result: RegistryCheckResult = field(
-        default_factory=lambda: RegistryCheckResult(ok=True, message="fake registry: push allowed")
+        default_factory=lambda: RegistryCheckResult(
+            ok=True,
+            message="fake registry: push allowed",
+            reachable=True,
+            is_registry=True,
+            credentials_accepted=True,
+            push_allowed=True,
+        )
     )
     deletes_enabled: bool = True
     manifests: dict[tuple[str, str], set[str]] = field(default_factory=dict)

@@ -15,7 +15,8 @@ UPDATE = f"""
 mutation($id: ID!, $input: UpdateRegistryInput!) {{
   updateRegistry(id: $id, input: $input) {{ {FIELDS} }} }}"""
 DELETE = "mutation($id: ID!) { deleteRegistry(id: $id) }"
-TEST = "mutation($id: ID!) { testRegistry(id: $id) { ok message } }"
+TEST = """mutation($id: ID!) {
+  testRegistry(id: $id) { ok message reachable isRegistry credentialsAccepted pushAllowed } }"""
 LIST = f"{{ registries {{ {FIELDS} }} }}"
 ONE = f"query($id: ID!) {{ registry(id: $id) {{ {FIELDS} }} }}"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Registry { name hasPassword } } }"

@@ -35,6 +35,17 @@ def logs(caplog: pytest.LogCaptureFixture) -> Any:
     return caplog
 
 
+def steps(
+    reachable: bool | None, registry: bool | None, login: bool | None, push: bool | None
+) -> dict[str, bool | None]:
+    return {
+        "reachable": reachable,
+        "isRegistry": registry,
+        "credentialsAccepted": login,
+        "pushAllowed": push,
+    }
+
+
 def check(server: Server, seen: list[str], **registry: Any) -> dict[str, Any]:
     admin = Recorded(server.url, server.key(Scope.ADMIN), seen)
     made = admin(CREATE, input={"name": "r", **registry})["createRegistry"]
@@ -58,6 +69,7 @@ def test_the_right_password_is_accepted_and_push_allowed(
         "ok": True,
         "message": f"{reg.addr} is a registry; credentials of user {reg.username!r} accepted; "
         "push to slipway-test/slipway-check allowed",
+        **steps(True, True, True, True),
     }
     assert_nowhere(reg.password, fake_server, seen, logs)
 
@@ -70,6 +82,7 @@ def test_a_wrong_password_is_refused_by_name(
     assert result == {
         "ok": False,
         "message": f"credentials refused by {reg.addr} (user {reg.username!r})",
+        **steps(True, True, False, None),
     }
     assert_nowhere(WRONG, fake_server, seen, logs)
 
@@ -79,6 +92,7 @@ def test_no_credentials_for_a_registry_that_needs_them(
 ) -> None:
     result = check(fake_server, seen, url=shared_auth_registry.addr)
     assert result["ok"] is False
+    assert result | steps(True, True, False, None) == result
     assert "requires credentials: set username and password" in result["message"]
 
 
@@ -89,6 +103,7 @@ def test_an_open_registry_needs_no_login(
     assert result == {
         "ok": True,
         "message": f"{registry_addr} is a registry; no login needed; push to slipway-check allowed",
+        **steps(True, True, None, True),  # no login asked for
     }
 
 
@@ -96,6 +111,7 @@ def test_nothing_listening_is_not_reachable(fake_server: Server, seen: list[str]
     addr = closed_port()
     result = check(fake_server, seen, url=addr, username="u", password=WRONG)
     assert result["ok"] is False
+    assert result | steps(False, None, None, None) == result
     assert f"cannot connect to {addr}" in result["message"]
     assert "connection refused" in result["message"]
     assert WRONG not in result["message"]
@@ -105,6 +121,7 @@ def test_a_web_server_is_not_a_registry(fake_server: Server, seen: list[str]) ->
     with plain_http_server() as addr:
         result = check(fake_server, seen, url=addr, username="u", password=WRONG)
     assert result["ok"] is False
+    assert result | steps(True, False, None, None) == result
     assert result["message"].startswith("not a registry (no Docker-Distribution-API-Version")
     assert f"http://{addr}/v2/" in result["message"]
     assert "web page" not in result["message"]  # the body is never quoted
@@ -117,6 +134,7 @@ def test_a_server_that_never_answers_times_out(
         with silent_server() as addr:
             result = check(server, seen, url=addr)
     assert result["ok"] is False
+    assert result | steps(False, None, None, None) == result
     assert "did not answer within" in result["message"]
 
 
@@ -126,7 +144,14 @@ def test_the_resolver_checks_the_stored_target(
     """With a FakeRegistryClient: the check is asked for the registry's host and the
     prefix's check repository, and its answer is passed on as it is."""
     fake = FakeRegistryClient(
-        check_result=RegistryCheckResult(ok=False, message="scripted: push refused")
+        check_result=RegistryCheckResult(
+            ok=False,
+            message="scripted: push refused",
+            reachable=True,
+            is_registry=True,
+            credentials_accepted=True,
+            push_allowed=False,
+        )
     )
 
     def adapters(settings: Settings) -> Adapters:
@@ -141,5 +166,9 @@ def test_the_resolver_checks_the_stored_target(
             password=WRONG,
             imagePrefix="team/x",
         )
-    assert result == {"ok": False, "message": "scripted: push refused"}
+    assert result == {
+        "ok": False,
+        "message": "scripted: push refused",
+        **steps(True, True, True, False),
+    }
     assert fake.checks == [("registry.example.com", "team/x/slipway-check")]

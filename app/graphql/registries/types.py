@@ -48,11 +48,36 @@ class Registry(Node):
         )
 
 
-@strawberry.type(description="What testRegistry found, in words a person can act on")
+@strawberry.type(
+    description="What testRegistry found, in words a person can act on. The check stops at "
+    "the first step that fails: each step is true (passed), false (failed there) or null "
+    "(not reached)"
+)
 class RegistryCheck:
-    ok: bool
-    message: str
+    ok: bool = strawberry.field(description="reachable, a registry, logged in, push allowed")
+    message: str = strawberry.field(description="what was found, or what to fix")
+    reachable: bool | None = strawberry.field(
+        description="GET /v2/ got an HTTP answer (false: connection refused, no such host, "
+        "TLS error or no answer in time)"
+    )
+    is_registry: bool | None = strawberry.field(
+        description="the answer came from a registry (the distribution API's header)"
+    )
+    credentials_accepted: bool | None = strawberry.field(
+        description="the registry accepted the username and password (false: refused, or "
+        "required and not set; null also when it asked for no login)"
+    )
+    push_allowed: bool | None = strawberry.field(
+        description="a blob upload to <imagePrefix>/slipway-check was accepted (and cancelled)"
+    )
 
     @classmethod
     def from_result(cls, result: RegistryCheckResult) -> RegistryCheck:
-        return cls(ok=result.ok, message=result.message)
+        return cls(
+            ok=result.ok,
+            message=result.message,
+            reachable=result.reachable,
+            is_registry=result.is_registry,
+            credentials_accepted=result.credentials_accepted,
+            push_allowed=result.push_allowed,
+        )

@@ -227,3 +227,43 @@ def test_repository_path_strips_the_host_only() -> None:
     assert repository_path(t, "team/app") == "team/app"
     with pytest.raises(RegistryError):
         repository_path(t, "other.example.com:5000/team/app")  # another registry's name
+
+
+def _steps(result: object) -> tuple[object, ...]:
+    return tuple(
+        getattr(result, f)
+        for f in ("reachable", "is_registry", "credentials_accepted", "push_allowed")
+    )
+
+
+def _open(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/v2/":
+        return httpx.Response(200, headers=V2)
+    return httpx.Response(202, headers={"Location": "/v2/app/blobs/uploads/u1"})
+
+
+def _refused(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+
+@pytest.mark.parametrize(
+    ("handler", "user", "password", "steps"),
+    [
+        (TokenRegistry(), "writer", PASSWORD, (True, True, True, True)),
+        (TokenRegistry(), "reader", PASSWORD, (True, True, True, False)),
+        (TokenRegistry(), "writer", "wrong", (True, True, False, None)),
+        (TokenRegistry(), None, PASSWORD, (True, True, False, None)),
+        (_open, None, PASSWORD, (True, True, None, True)),  # no login asked for
+        (lambda _: httpx.Response(200), "writer", PASSWORD, (True, False, None, None)),
+        (_refused, "writer", PASSWORD, (False, None, None, None)),
+    ],
+)
+def test_the_check_says_how_far_it_got(
+    handler: Callable[[httpx.Request], httpx.Response],
+    user: str | None,
+    password: str,
+    steps: tuple[bool | None, ...],
+) -> None:
+    result = client(handler).check(target(user, password), repository="team/app")
+    assert _steps(result) == steps, result.message
+    assert result.ok is (steps[3] is True)
