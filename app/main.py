@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL at /graphql, /healthz; the lifespan owns every client."""
+"""The ASGI application: GraphQL at /graphql, /healthz, the pages at /ui/; the lifespan owns
+every client."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from app.queue.worker import Watchdog, Worker
 from app.readiness import Readiness
 from app.registry.client import registry_client
 from app.settings import Settings
+from app.web.routes import ui_routes
 from app.webhooks.routes import receive_webhook
 
 log = logging.getLogger(__name__)
@@ -172,6 +174,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
+            *ui_routes(),
         ],
         middleware=[cors(settings)],
         lifespan=lifespan,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,6 +147,30 @@ def test_status_subscription_sees_every_state_then_completes(
     assert seen[0] in {"QUEUED", "RUNNING"}
     assert seen[-1] in {"DONE", "ERROR", "CANCELLED"}
     assert "RUNNING" in seen
+
+
+def test_status_subscription_sends_each_step_as_it_ends(fake_server: Server, fakes: Fakes) -> None:
+    """The WebSocket's context outlives one event: the steps must not come from its cache."""
+    client = fake_server.client(Scope.DEPLOY)
+    app_id = client(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
+    fakes.builder.lines, fakes.builder.delay_s = 20, 0.05
+    dep = client(DEPLOY, id=app_id)["deployApplication"]
+    sub = fake_server.subscribe(
+        "subscription($id: ID!) { deploymentStatus(deploymentId: $id) {"
+        " status steps { step outcome } } }",
+        id=dep["id"],
+    )
+    seen: list[dict[str, Any]] = []
+    try:
+        seen = [data["deploymentStatus"] for data in sub.messages(timeout=30)]
+    finally:
+        sub.close()
+    final = client(DEPLOYMENT, id=dep["id"])["deployment"]["steps"]
+    assert seen[-1]["status"] == "DONE"
+    assert seen[-1]["steps"] == [{"step": s["step"], "outcome": s["outcome"]} for s in final]
+    assert [s["step"] for s in final] == ["FETCH_SOURCE", "BUILD_IMAGE", "RELEASE", "VERIFY_HEALTH"]
+    counts = [len(m["steps"]) for m in seen]
+    assert counts == sorted(counts) and counts[0] < counts[-1], seen  # they grew while it ran
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,14 @@ async def _deployment(ctx: Context, deployment_id: str) -> Deployment:
     return Deployment.from_row(await ctx.db(deployments.require, deployment_id))
 
 
+def _fresh(ctx: Context) -> Context:
+    """Forget the context's dataloaders before an event is executed: a WebSocket's context
+    lasts as long as the connection, and its loaders would answer every later event (the
+    steps of a deployment, an application's deployments) from the first event's cache."""
+    ctx.loaders.clear()
+    return ctx
+
+
 @strawberry.type
 class DeploymentSubscriptions:
     @strawberry.subscription(
@@ -60,11 +68,13 @@ class DeploymentSubscriptions:
         sub = await ctx.state.hub.subscribe(deployment_topic(str(deployment_id)))
         try:
             current = await _deployment(ctx, str(deployment_id))
+            _fresh(ctx)
             yield current
             while not Status(current.status.value).finished:
                 announced = await sub.next(timeout=5.0)  # a change, or time to look again
                 latest = await _deployment(ctx, str(deployment_id))
                 if announced or latest != current:  # sent only if the selection changed
+                    _fresh(ctx)
                     yield latest
                 current = latest
         finally:
@@ -78,6 +88,7 @@ class DeploymentSubscriptions:
         sub = await ctx.state.hub.subscribe(application_topic(str(application_id)))
         try:
             current = Application.from_row(await ctx.db(applications.require, str(application_id)))
+            _fresh(ctx)
             yield current
             while True:
                 announced = await sub.next(timeout=30.0)
@@ -86,6 +97,7 @@ class DeploymentSubscriptions:
                     return
                 latest = Application.from_row(row)
                 if announced or latest != current:  # sent only if the selection changed
+                    _fresh(ctx)
                     yield latest
                 current = latest
         finally:
