@@ -12,7 +12,7 @@ from app.registry.base import ImagePusher, RegistryClient
 from app.runtime.base import Release, Runtime
 from app.runtime.connection import EngineConnection
 from app.sources.base import GitClient
-from app.types import BuildType, CancelToken, LogStream, ServiceSpec
+from app.types import BuildType, CancelToken, LogStream, RegistryAuth, ServiceSpec
 
 
 @dataclass
@@ -54,6 +54,8 @@ class RunContext:
     commit_sha: str | None = None
     known_hosts: str | None = None  # ssh host keys FETCH_SOURCE accepted on first use
     image_ref: str | None = None
+    registry_id: str | None = None  # PUSH_IMAGE: the registry image_ref was pushed to
+    registry_auth: RegistryAuth | None = field(default=None, repr=False)  # ... and its login
     service: ServiceSpec | None = None
     release: Release | None = None
     extra: dict[str, str] = field(default_factory=dict)

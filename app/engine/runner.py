@@ -141,7 +141,7 @@ class Engine:
             # A row written before the bind-mount rules (or into the database directly)
             # is refused here, before anything is fetched, built or released.
             self._host_paths.check_release(snap.app.mounts, snap.app.admin_binds)
-            for step in steps_for(snap.app.source_type):
+            for step in steps_for(snap.app.source_type, push=snap.app.registry is not None):
                 ctx.cancel.check()
                 self._run_step(ctx, step)
         except Cancelled as exc:
@@ -188,6 +188,7 @@ class Engine:
                 dep = deployments.require(session, ctx.deployment.id)
                 dep.commit_sha = ctx.commit_sha or dep.commit_sha
                 dep.image_ref = ctx.image_ref or dep.image_ref
+                dep.registry_id = ctx.registry_id or dep.registry_id
                 if ctx.known_hosts:
                     _record_known_hosts(session, ctx)
             announce(

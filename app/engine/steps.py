@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from app.engine.context import RunContext
-from app.errors import BadInput, BuildError, Cancelled, SourceError, SourceNetworkError
+from app.errors import (
+    BadInput,
+    BuildError,
+    Cancelled,
+    RegistryError,
+    RegistryNetworkError,
+    SourceError,
+    SourceNetworkError,
+)
 from app.sources.archive import check_build_path, drop_archive, extract_archive
 from app.sources.base import FetchResult
 from app.types import BuildSpec, DeploymentTrigger, ServiceSpec, Step
 
-RETRY_BASE_S = 1.0  # fetch retries wait 1, 2, 4 ... seconds; a failed build is never retried
+RETRY_BASE_S = 1.0  # fetch and push retries wait 1, 2, 4 ... seconds; a build is never retried
 
 T = TypeVar("T")
 
@@ -27,12 +35,13 @@ class PipelineStep(Protocol):
 
 
 def with_fetch_retries(ctx: RunContext, fetch: Callable[[], T]) -> T:
-    """``fetch()``, tried again after a network error up to ``ctx.fetch_retries`` times."""
+    """``fetch()``, tried again after a network error up to ``ctx.fetch_retries`` times
+    (a fetch, a pull or a push; refused credentials are never network errors)."""
     attempt = 1
     while True:
         try:
             return fetch()
-        except SourceNetworkError as exc:
+        except (SourceNetworkError, RegistryNetworkError) as exc:
             if attempt > ctx.fetch_retries:
                 raise
             delay = RETRY_BASE_S * 2 ** (attempt - 1)
@@ -151,6 +160,43 @@ class BuildImage:
         ctx.image_ref = tag
 
 
+class PushImage:
+    """Push the built image to the application's registry as
+    ``<host>/<imagePrefix>/<appName>:<deploymentId>`` (one immutable tag per deployment) and
+    release it by the digest the push reported, with the registry's credentials, so any
+    Swarm node can pull it. Network errors are retried like a fetch; refused credentials
+    end the deployment at once."""
+
+    step = Step.PUSH_IMAGE
+
+    def run(self, ctx: RunContext) -> None:
+        app = ctx.deployment.app
+        target = app.registry
+        assert target is not None and ctx.image_ref is not None, "PUSH_IMAGE follows a build"
+        pusher = ctx.adapters.pusher
+        if pusher is None:
+            raise RegistryError("this worker has no image pusher: cannot push to a registry")
+        image, tag = ctx.image_ref, ctx.deployment.id
+        repository = target.repository(app.app_name)
+        who = f", user {target.auth.username}" if target.auth else ""
+        ctx.say(f"Pushing {image} to {repository}:{tag} (registry {target.name!r}{who})")
+        pushed = with_fetch_retries(
+            ctx,
+            lambda: pusher.push(
+                image,
+                target=target,
+                repository=repository,
+                tag=tag,
+                log=ctx.log,
+                cancel=ctx.cancel,
+            ),
+        )
+        ctx.image_ref = pushed.ref
+        ctx.registry_id = target.id
+        ctx.registry_auth = target.auth
+        ctx.say(f"Releasing {pushed.ref}")
+
+
 class UseImage:
     """A DOCKER source: pull the image (with the app's registry credentials) and pin it.
 
@@ -179,6 +225,8 @@ class UseImage:
             )
         else:
             ctx.say(f"Pulled {image} ({pulled.digest})")
+        if app.registry is not None:
+            ctx.say(f"Registry {app.registry.name!r} is not pushed to: image sources run as pulled")
         ctx.image_ref = pulled.ref
 
 
@@ -208,7 +256,8 @@ class ReleaseService:
             },
             command=app.command,
             endpoint_mode=ctx.endpoint_mode,
-            registry_auth=app.registry_auth,
+            # a pushed image: its registry's credentials; else the pull credentials
+            registry_auth=ctx.registry_auth or app.registry_auth,
         )
         ctx.cancel.check()
         ctx.release = ctx.adapters.runtime.release(ctx.service, log=ctx.log)

@@ -12,6 +12,7 @@ import pytest
 from app.builders.fake import FakeBuilder
 from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
+from app.registry.fake_push import FakePusher
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
@@ -27,12 +28,14 @@ class Fakes:
         self.git = FakeGitClient(source)
         self.builder = FakeBuilder(lines=3)
         self.runtime = FakeRuntime()
+        self.pusher = FakePusher()
 
     def adapters(self, _: Settings) -> Adapters:
         return Adapters(
             git=self.git,
             builders={BuildType.DOCKERFILE: self.builder},
             runtime=self.runtime,
+            pusher=self.pusher,
         )
 
 

@@ -5,7 +5,7 @@
 
 Runs exactly what ``slipway worker`` runs (:func:`app.queue.worker.run_worker`), with a
 :class:`FakeGitClient` copying ``SLIPWAY_FAKE_SOURCE`` (default: tests/apps/static-ok),
-the fake builder for every build type and a :class:`FakeRuntime`. Settings come from the
+the fake builder for every build type, a :class:`FakeRuntime` and a :class:`FakePusher`.
 environment as for the real worker. ``SLIPWAY_FAKE_STEP_SECONDS`` makes each build take
 that long (so tests can make deployments overlap). Stops on SIGTERM or SIGINT.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 from app.builders.fake import FakeBuilder
 from app.engine.context import Adapters
 from app.queue.worker import run_until_signalled
+from app.registry.fake_push import FakePusher
 from app.runtime.fake import FakeRuntime
 from app.settings import Settings
 from app.sources.fake import FakeGitClient
@@ -36,6 +37,7 @@ def fake_adapters(source: Path, step_seconds: float) -> Adapters:
         git=FakeGitClient(source),
         builders={build_type: builder for build_type in BuildType},
         runtime=FakeRuntime(),
+        pusher=FakePusher(),
     )
 
 

@@ -1,0 +1,243 @@
+"""PUSH_IMAGE over real HTTP with the real engine: build → push to the htpasswd registry of
+scripts/services → release by digest with the registry's auth; refused credentials, a
+registry where nothing listens, and a cancel during the push.
+
+The application's registry is set on its row (``applications.registry_id``), as
+``updateApplication(registryId:)`` does, with the registry row written as
+``createRegistry`` writes it (password encrypted with the server's key).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.crypto import Cipher, load_or_create_key
+from app.db.models import Application, Deployment, Registry
+from app.engine.adapters import real_adapters
+from app.types import Scope
+from tests.conftest import APPS, make_git_repo
+from tests.e2e.conftest import create_git_app, wait_finished
+from tests.e2e.harness import Server, running_server
+from tests.e2e.polling import messages, poll, state, timed_cancel
+from tests.e2e.queries import DEPLOY
+from tests.support.auth_registry import AuthRegistry
+from tests.support.fake_servers import closed_port
+from tests.support.random_images import manifest_digest, registry_tags
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+
+PREFIX = "slipway-e2e"
+PUSH_INTERVAL_S = 2.0  # app/registry/push.py's PROGRESS_INTERVAL_S
+LAYER = re.compile(r"^[0-9a-f]{12}: ")
+CANCEL_LIMIT_S = 5.5  # the cancel promise (5 s) plus polling and HTTP round trips
+
+
+@pytest.fixture
+def server(tmp_path: Path, docker_client: Any) -> Iterator[Server]:  # noqa: ARG001
+    """A real server whose fetches and pushes are retried twice (1 s, then 2 s)."""
+    with running_server(
+        tmp_path / "data", real_adapters, endpoint_mode="dnsrr", health_timeout=60, fetch_retries=2
+    ) as running:
+        yield running
+
+
+def random_repo(tmp_path: Path, size: int) -> Path:
+    """tests/apps/static-ok plus a layer of ``size`` random bytes made by a RUN line with a
+    token in it, so no build cache and no registry has that layer: the push uploads it."""
+    token = uuid.uuid4().hex[:10]
+    src = tmp_path / f"static-random-{token}"
+    shutil.copytree(APPS / "static-ok", src)
+    dockerfile = src / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text() + f"RUN head -c {size} /dev/urandom > /blob # {token}\n"
+    )
+    return make_git_repo(src, tmp_path / f"repo-{token}")
+
+
+def attach_registry(
+    server: Server,
+    app_id: str,
+    *,
+    host: str,
+    username: str | None = None,
+    password: str | None = None,
+) -> str:
+    """A registry row as createRegistry writes it, set as the application's registryId."""
+    cipher = Cipher(load_or_create_key(server.settings))
+    with server.db.session() as session:
+        row = Registry(
+            name=f"e2e-{uuid.uuid4().hex[:6]}",
+            url=host,
+            host=host,
+            username=username,
+            password_enc=cipher.encrypt_json(password) if password else None,
+            image_prefix=PREFIX,
+        )
+        session.add(row)
+        session.flush()
+        application = session.get(Application, app_id)
+        assert application is not None
+        application.registry_id = row.id
+        return row.id
+
+
+def _registry_name(server: Server, registry_id: str) -> str:
+    with server.db.session() as session:
+        row = session.get(Registry, registry_id)
+        assert row is not None
+        return row.name
+
+
+def _recorded_registry(server: Server, dep_id: str) -> str | None:
+    with server.db.session() as session:
+        dep = session.get(Deployment, dep_id)
+        assert dep is not None
+        return dep.registry_id
+
+
+def test_build_push_and_release_by_digest(
+    server: Server,
+    shared_auth_registry: AuthRegistry,
+    cleanup: list[str],
+    docker_client: Any,
+    tmp_path: Path,
+) -> None:
+    reg = shared_auth_registry
+    app = create_git_app(server, random_repo(tmp_path, 24_000_000), cleanup, name="pushed")
+    registry_id = attach_registry(
+        server, app["id"], host=reg.addr, username=reg.username, password=reg.password
+    )
+    client = server.client(Scope.DEPLOY)
+    dep_id = client(DEPLOY, id=app["id"])["deployApplication"]["id"]
+    done = wait_finished(client, dep_id, timeout=240)
+    assert done["status"] == "DONE", done["errorMessage"]
+    assert [s["step"] for s in done["steps"]] == [
+        "FETCH_SOURCE",
+        "BUILD_IMAGE",
+        "PUSH_IMAGE",
+        "RELEASE",
+        "VERIFY_HEALTH",
+    ]
+    repository = f"{reg.addr}/{PREFIX}/{app['appName']}"
+    image_ref = done["imageRef"]
+    assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", image_ref), image_ref
+    assert _recorded_registry(server, dep_id) == registry_id
+
+    # the registry's HTTP API has the deployment's tag, on the digest the deployment recorded
+    path, creds = f"{PREFIX}/{app['appName']}", (reg.username, reg.password)
+    assert registry_tags(reg.addr, path, creds) == [dep_id]
+    assert manifest_digest(reg.addr, path, dep_id, creds) == image_ref.split("@", 1)[1]
+
+    # Swarm runs that digest, sent with the registry's auth (never in the spec or labels)
+    service = docker_client.services.get(app["appName"])
+    assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == image_ref
+    assert reg.password not in json.dumps(service.attrs)
+    with urllib.request.urlopen(f"http://127.0.0.1:{app['port']}/", timeout=5) as res:
+        assert res.status == 200
+
+    # the push's log: per layer, throttled, never the password
+    push_lines = [x["message"] for x in done["logs"] if x["step"] == "PUSH_IMAGE"]
+    assert push_lines[1] == (
+        f"Pushing slipway/{app['appName']}:{dep_id} to {repository}:{dep_id} "
+        f"(registry {_registry_name(server, registry_id)!r}, user {reg.username})"
+    )
+    layer_lines = [m for m in push_lines if LAYER.match(m)]
+    layers = {m[:12] for m in layer_lines}
+    assert len(layers) >= 3, push_lines  # busybox, www, the random blob
+    assert sum(m.endswith(": Pushed") for m in layer_lines) >= 1, push_lines  # the blob at least
+    push_s = next(s["durationMs"] for s in done["steps"] if s["step"] == "PUSH_IMAGE") / 1000
+    for layer in layers:
+        pushing = [m for m in layer_lines if m.startswith(f"{layer}: Pushing")]
+        assert len(pushing) <= push_s / PUSH_INTERVAL_S + 1, (layer, push_s, push_lines)
+    assert any(" Pushing " in m and "%" in m for m in layer_lines), push_lines
+    assert re.match(
+        rf"Pushed {re.escape(repository)}:{dep_id} \(sha256:[0-9a-f]{{64}}\); \d+ layers: ",
+        push_lines[-2],
+    ), push_lines
+    assert push_lines[-1] == f"Releasing {image_ref}"
+    assert reg.password not in Path(done["logPath"]).read_text()
+    assert reg.password not in json.dumps(done)
+
+
+def test_refused_credentials_end_the_deployment_at_once(
+    server: Server, shared_auth_registry: AuthRegistry, cleanup: list[str], git_repo: Any
+) -> None:
+    reg = shared_auth_registry
+    wrong = "wrong-" + reg.password[::-1]
+    app = create_git_app(server, git_repo("static-ok"), cleanup, name="refused")
+    registry_id = attach_registry(
+        server, app["id"], host=reg.addr, username=reg.username, password=wrong
+    )
+    client = server.client(Scope.DEPLOY)
+    dep_id = client(DEPLOY, id=app["id"])["deployApplication"]["id"]
+    done = wait_finished(client, dep_id, timeout=180)
+    assert done["status"] == "ERROR"
+    assert [(s["step"], s["outcome"]) for s in done["steps"]][-1] == ("PUSH_IMAGE", "ERROR")
+    name = _registry_name(server, registry_id)
+    assert done["errorMessage"].startswith(
+        f"registry {name!r} ({reg.addr}) refused the credentials of user {reg.username!r} "
+        f"pushing {reg.addr}/{PREFIX}/{app['appName']}:{dep_id}: "
+    ), done["errorMessage"]
+    log = Path(done["logPath"]).read_text()
+    assert "retrying" not in log
+    for secret in (wrong, reg.password):
+        assert secret not in log and secret not in json.dumps(done)
+    assert done["imageRef"].startswith("slipway/")  # nothing was released from the registry
+    assert _recorded_registry(server, dep_id) is None
+
+
+def test_a_registry_where_nothing_listens_is_retried_then_fails(
+    server: Server, cleanup: list[str], git_repo: Any, docker_client: Any
+) -> None:
+    addr = closed_port()
+    app = create_git_app(server, git_repo("static-ok"), cleanup, name="unreachable")
+    attach_registry(server, app["id"], host=addr, username="u", password="pw-never-shown-42")
+    client = server.client(Scope.DEPLOY)
+    dep_id = client(DEPLOY, id=app["id"])["deployApplication"]["id"]
+    done = wait_finished(client, dep_id, timeout=180)
+    assert done["status"] == "ERROR"
+    assert done["steps"][-1]["step"] == "PUSH_IMAGE"
+    assert done["steps"][-1]["durationMs"] >= 3000  # waited 1 s, then 2 s
+    assert "cannot reach registry" in done["errorMessage"]
+    assert "connection refused" in done["errorMessage"]
+    lines = [x["message"] for x in done["logs"] if x["step"] == "PUSH_IMAGE"]
+    retries = [m for m in lines if "network error, retrying" in m]
+    assert [m.rsplit(" ", 3)[1:] for m in retries] == [["in", "1s", "(1/2)"], ["in", "2s", "(2/2)"]]
+    assert "pw-never-shown-42" not in json.dumps(done)
+    assert not docker_client.services.list(filters={"name": app["appName"]})
+
+
+def test_cancel_during_a_push_ends_cancelled_and_the_push_stops(
+    server: Server, shared_auth_registry: AuthRegistry, cleanup: list[str], tmp_path: Path
+) -> None:
+    """A 160 MB random layer takes the engine several seconds to compress and upload; the
+    cancel lands while it is Pushing, and the tag never reaches the registry."""
+    reg = shared_auth_registry
+    app = create_git_app(server, random_repo(tmp_path, 160_000_000), cleanup, name="cancelpush")
+    attach_registry(server, app["id"], host=reg.addr, username=reg.username, password=reg.password)
+    client = server.client(Scope.DEPLOY)
+    dep_id = client(DEPLOY, id=app["id"])["deployApplication"]["id"]
+
+    def pushing() -> bool | None:
+        dep = state(client, dep_id)
+        assert dep["status"] not in ("DONE", "ERROR", "CANCELLED"), dep
+        return True if any(": Pushing " in m for m in messages(client, dep_id)) else None
+
+    poll(pushing, timeout=240, what="the push to upload", every=0.1)
+    elapsed, dep, _ = timed_cancel(client, app["id"], dep_id)
+    assert dep["status"] == "CANCELLED", dep
+    assert elapsed < CANCEL_LIMIT_S, elapsed
+    assert dep["steps"][-1] == {"step": "PUSH_IMAGE", "outcome": "CANCELLED"}
+    time.sleep(10)  # longer than the whole push takes here: had it gone on, the tag would show
+    creds = (reg.username, reg.password)
+    assert registry_tags(reg.addr, f"{PREFIX}/{app['appName']}", creds) == []
