@@ -2,9 +2,7 @@
 scripts/services → release by digest with the registry's auth; refused credentials, a
 registry where nothing listens, and a cancel during the push.
 
-The application's registry is set on its row (``applications.registry_id``), as
-``updateApplication(registryId:)`` does, with the registry row written as
-``createRegistry`` writes it (password encrypted with the server's key).
+The registry is made with ``createRegistry`` and set with ``updateApplication(registryId:)``.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from app.crypto import Cipher, load_or_create_key
-from app.db.models import Application, Deployment, Registry
+from app.db.models import Deployment, Registry
 from app.engine.adapters import real_adapters
 from app.types import Scope
 from tests.conftest import APPS, make_git_repo
@@ -30,6 +27,8 @@ from tests.e2e.conftest import create_git_app, wait_finished
 from tests.e2e.harness import Server, running_server
 from tests.e2e.polling import messages, poll, state, timed_cancel
 from tests.e2e.queries import DEPLOY
+from tests.e2e.support_registries import CREATE as CREATE_REGISTRY
+from tests.e2e.support_registries import UPDATE_APP
 from tests.support.auth_registry import AuthRegistry
 from tests.support.fake_servers import closed_port
 from tests.support.random_images import manifest_digest, registry_tags
@@ -72,23 +71,22 @@ def attach_registry(
     username: str | None = None,
     password: str | None = None,
 ) -> str:
-    """A registry row as createRegistry writes it, set as the application's registryId."""
-    cipher = Cipher(load_or_create_key(server.settings))
-    with server.db.session() as session:
-        row = Registry(
-            name=f"e2e-{uuid.uuid4().hex[:6]}",
-            url=host,
-            host=host,
-            username=username,
-            password_enc=cipher.encrypt_json(password) if password else None,
-            image_prefix=PREFIX,
-        )
-        session.add(row)
-        session.flush()
-        application = session.get(Application, app_id)
-        assert application is not None
-        application.registry_id = row.id
-        return row.id
+    """createRegistry (ADMIN), then updateApplication(registryId:) with a DEPLOY key."""
+    registry = server.client(Scope.ADMIN)(
+        CREATE_REGISTRY,
+        input={
+            "name": f"e2e-{uuid.uuid4().hex[:6]}",
+            "url": host,
+            "username": username,
+            "password": password,
+            "imagePrefix": PREFIX,
+        },
+    )["createRegistry"]
+    updated = server.client(Scope.DEPLOY)(
+        UPDATE_APP, id=app_id, input={"registryId": registry["id"]}
+    )["updateApplication"]
+    assert updated["registryId"] == registry["id"]
+    return str(registry["id"])
 
 
 def _registry_name(server: Server, registry_id: str) -> str:
