@@ -19,6 +19,7 @@ from app.crypto import Cipher
 from app.db.session import Database
 from app.errors import Unauthenticated
 from app.graphql.sharing import SharedResults
+from app.graphql.streams import last_event_id
 from app.graphql.ws_limits import SocketRegistry
 from app.logs.hub import Hub
 from app.queue.actors import DeploymentQueue
@@ -53,6 +54,13 @@ class Context:
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
+    stream_position: int | None = None  # the SSE event id of what the operation sends next
+
+    def resume_position(self) -> int:
+        """Where an HTTP stream's client asks to resume (``Last-Event-ID``; 0: anywhere)."""
+        if isinstance(self.request, Request):
+            return last_event_id(self.request.headers)
+        return 0
 
     async def db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(session, *args, **kwargs)`` in a worker thread, in one transaction."""

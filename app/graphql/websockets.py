@@ -7,6 +7,9 @@ headers, through app.auth.gate: refused keys count against the address), and has
 re-checked every ``ws_recheck_interval`` seconds: a revoked or expired key closes it. A
 message that is not a well-formed client message (ws_messages) closes it with 4400.
 
+Both run queries, mutations and subscriptions (legacy graphql-ws too: Strawberry's own
+handler refused anything but subscriptions).
+
 Refusals use each protocol's vocabulary: graphql-transport-ws closes with a 44xx code (4400
 bad message, 4401 unauthorized, 4408 init timeout, 4429 too many) or answers a refused
 ``subscribe`` with an ``error`` message; legacy graphql-ws sends ``connection_error`` (with
@@ -40,6 +43,8 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyInitMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from app.auth.gate import admit
 from app.auth.keys import Principal, authenticate, key_from_headers
@@ -56,6 +61,7 @@ UNAUTHORIZED = 4401
 INIT_TIMEOUT = 4408
 TOO_MANY = 4429
 TRY_AGAIN_LATER = 1013
+ANY_OPERATION = (OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION)
 LIMIT_CODE = RateLimited.code  # extensions.code of a refused subscribe/start
 Refuse = Callable[[int, str], Awaitable[None]]
 
@@ -155,13 +161,13 @@ class _Guard:
         interval = self.settings.ws_recheck_interval
         while True:
             await asyncio.sleep(interval)
-            probe = lambda: _still_valid(self.ctx, key)  # noqa: E731
+            probe = lambda: key_still_valid(self.ctx, key)  # noqa: E731
             if not await self.registry.still_valid(key_id, probe, max_age=interval / 2):
                 await self.refuse(UNAUTHORIZED, "Unauthorized: API key revoked or expired")
                 return
 
 
-async def _still_valid(ctx: Context, key: str) -> bool:
+async def key_still_valid(ctx: Context, key: str) -> bool:
     """False once the key is refused; a failing database keeps the socket (logged)."""
     try:
         await run_in_threadpool(authenticate, ctx.state.db, key)
@@ -271,12 +277,37 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
-        """As Strawberry's, but a client that went away mid-stream ends the task quietly
-        (nobody awaits it: it was logged as "Task exception was never retrieved")."""
+        """As Strawberry's, but any operation runs (queries and mutations answer one
+        ``data`` then ``complete``: gql and Apollo's old client send them here), and a
+        client that went away mid-stream ends the task quietly (nobody awaits it: it was
+        logged as "Task exception was never retrieved")."""
         try:
-            await super().handle_async_results(operation_id, query, operation_name, variables)
+            result_source = await self.schema.stream(
+                query=query,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=self.context,
+                root_value=self.root_value,
+                allowed_operation_types=ANY_OPERATION,
+            )
+            self.subscriptions[operation_id] = result_source
+            first = True
+            async for result in result_source:
+                if first and isinstance(result, PreExecutionError) and result.errors:
+                    error = result.errors[0].formatted
+                    await self.send_message({"type": "error", "id": operation_id, "payload": error})
+                    return
+                await self.send_data_message(result, operation_id)  # type: ignore[arg-type]  # no @defer here
+                first = False
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            with suppress(*_GONE):
+                await self.send_message({"type": "complete", "id": operation_id})
         except _GONE as exc:
             log.debug("WebSocket client left during operation %s: %r", operation_id, exc)
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.tasks:

@@ -478,12 +478,12 @@ def test_unpaired_surrogate_in_websocket_variables_is_bad_user_input(
     assert server_log.records == [], server_log.text()
 
 
-def test_mutation_over_legacy_websocket_is_bad_user_input(
+def test_mutation_over_legacy_websocket_runs_with_the_keys_scope(
     fake_server: Server, server_log: Log
 ) -> None:
+    """Legacy graphql-ws runs mutations (issue 11), with the same checks as HTTP."""
     payload = json.dumps({"query": 'mutation { deployApplication(applicationId: "x") { id } }'})
-    errors = ws_errors(ws_first_answer(fake_server, "graphql-ws", payload))
-    assert errors == [
-        {"message": "mutations are not allowed", "extensions": {"code": "BAD_USER_INPUT"}}
-    ]
+    answer = ws_first_answer(fake_server, "graphql-ws", payload)
+    assert answer["type"] == "data", answer
+    assert [e["extensions"]["code"] for e in answer["payload"]["errors"]] == ["NOT_FOUND"]
     assert server_log.records == [], server_log.text()

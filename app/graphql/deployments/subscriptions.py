@@ -37,7 +37,8 @@ def _fresh(ctx: Context) -> Context:
 class DeploymentSubscriptions:
     @strawberry.subscription(
         permission_classes=[CanRead],
-        description="lines after afterSeq in batches, in seq order; completes after the last",
+        description="lines after afterSeq (or an SSE Last-Event-ID) in batches, in seq "
+        "order; completes after the last. Over SSE each event's id is its last seq",
     )
     async def deployment_logs(
         self, info: Info, deployment_id: strawberry.ID, after_seq: int | None = 0
@@ -46,6 +47,7 @@ class DeploymentSubscriptions:
         if after_seq < 0:
             raise BadInput("afterSeq must be >= 0")
         ctx = info.context
+        after_seq = max(after_seq, ctx.resume_position())  # an SSE client reconnecting
         dep = await _deployment(ctx, str(deployment_id))
 
         async def finished() -> bool:
@@ -58,6 +60,8 @@ class DeploymentSubscriptions:
             after_seq=after_seq,
             is_finished=finished,
         ):
+            if batch:
+                ctx.stream_position = batch[-1].seq  # the SSE event's id: resume after it
             yield batch  # type: ignore[misc]  # app.types.LogLine has LogLine's fields
 
     @strawberry.subscription(permission_classes=[CanRead])
