@@ -95,6 +95,7 @@ class Step(enum.StrEnum):
     PUSH_IMAGE = "PUSH_IMAGE"
     RELEASE = "RELEASE"
     VERIFY_HEALTH = "VERIFY_HEALTH"
+    RESTORE = "RESTORE"  # after a failed VERIFY_HEALTH: the previous release put back
 
 
 class Scope(enum.StrEnum):

@@ -58,6 +58,8 @@ class RunContext:
     registry_auth: RegistryAuth | None = field(default=None, repr=False)  # ... and its login
     service: ServiceSpec | None = None
     release: Release | None = None
+    previous_health_path: str | None = None  # the replaced release's healthCheckPath, if known
+    restored_image: str | None = None  # RESTORE put this previous image back
     extra: dict[str, str] = field(default_factory=dict)
 
     def log(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None:

@@ -119,6 +119,25 @@ class EngineRuntime:
     def undo(self, spec: ServiceSpec, release: Release, *, log: LogFn) -> None:
         self._runtime().undo(spec, release, log=log)
 
+    def restore(
+        self,
+        spec: ServiceSpec,
+        release: Release,
+        *,
+        health_check_path: str | None,
+        timeout: float,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> str:
+        return self._runtime().restore(
+            spec,
+            release,
+            health_check_path=health_check_path,
+            timeout=timeout,
+            log=log,
+            cancel=cancel,
+        )
+
     def drained(self, name: str) -> bool:
         return self._runtime().drained(name)
 

@@ -19,14 +19,14 @@ from app.engine.events import announce
 from app.engine.heartbeat import Heartbeat
 from app.engine.pipeline import steps_for
 from app.engine.snapshot import DeploymentSnapshot, snapshot
-from app.engine.steps import PipelineStep
-from app.errors import Cancelled, SlipwayError
+from app.engine.steps import PipelineStep, RestorePrevious
+from app.errors import Cancelled, HealthCheckError, SlipwayError
 from app.logs.bus.base import Bus
 from app.logs.writer import LogWriter
 from app.masking import MIN_ENV_SECRET, Masker
 from app.runtime.host_paths import HostPathPolicy
 from app.settings import Settings
-from app.types import CancelToken, DeploymentStatus
+from app.types import CancelToken, DeploymentStatus, Step
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,14 @@ class Engine:
     def _execute(self, ctx: RunContext) -> Outcome:
         snap = ctx.deployment
         ctx.say(f"Deployment {snap.id} of {snap.app.app_name} started ({snap.trigger.value})")
+        current: Step | None = None
         try:
             # A row written before the bind-mount rules (or into the database directly)
             # is refused here, before anything is fetched, built or released.
             self._host_paths.check_release(snap.app.mounts, snap.app.admin_binds)
             for step in steps_for(snap.app.source_type, push=snap.app.registry is not None):
                 ctx.cancel.check()
+                current = step.step
                 self._run_step(ctx, step)
         except Cancelled as exc:
             if ctx.cancel.abandoned:  # the service may be a newer deployment's by now
@@ -150,12 +152,58 @@ class Engine:
             self._undo_release(ctx)
             status = DeploymentStatus.ERROR if ctx.cancel.fails else DeploymentStatus.CANCELLED
             return Outcome(status, str(exc))
+        except HealthCheckError as exc:
+            if current is Step.VERIFY_HEALTH:
+                return self._after_failed_verify(ctx, exc)
+            return Outcome(DeploymentStatus.ERROR, str(exc))
         except SlipwayError as exc:  # a step's own failure, or bad input found late
             return Outcome(DeploymentStatus.ERROR, str(exc))
         except Exception as exc:
             log.exception("deployment %s failed unexpectedly", snap.id)
             return Outcome(DeploymentStatus.ERROR, f"internal error: {exc.__class__.__name__}")
         return Outcome(DeploymentStatus.DONE)
+
+    def _after_failed_verify(self, ctx: RunContext, exc: HealthCheckError) -> Outcome:
+        """Automatic restore: a release that replaced a running version and then failed
+        verification puts that version back and waits for it to answer, then ends ERROR."""
+        failed = str(exc)
+        assert ctx.release is not None and ctx.service is not None
+        name = ctx.service.name
+        if ctx.release.created:
+            ctx.say(
+                f"Nothing to restore: this deployment created service {name} (no earlier "
+                "version was running); the failed service is left as it is"
+            )
+            return Outcome(DeploymentStatus.ERROR, failed)
+        if not ctx.deployment.app.restore_on_failure:
+            ctx.say(f"restoreOnFailure is off: the failed release of {name} is left in place")
+            return Outcome(DeploymentStatus.ERROR, failed)
+        try:
+            self._run_step(ctx, RestorePrevious())
+        except Cancelled as stop:
+            if ctx.cancel.abandoned:
+                return Outcome(DeploymentStatus.ERROR, failed)
+            return Outcome(
+                DeploymentStatus.ERROR,
+                f"the new version failed: {failed}; restoring the previous version was "
+                f"interrupted ({stop})",
+            )
+        except Exception as again:  # a SlipwayError, or a bug: the row must still end
+            why = str(again)
+            if not isinstance(again, SlipwayError):
+                log.exception("deployment %s: restoring the previous version", ctx.deployment.id)
+                why = f"internal error: {again.__class__.__name__}"
+            ctx.say(f"Restoring the previous version failed too: {why}")
+            return Outcome(
+                DeploymentStatus.ERROR,
+                f"the new version failed: {failed}; restoring the previous version failed "
+                f"too: {why}",
+            )
+        return Outcome(
+            DeploymentStatus.ERROR,
+            f"the new version failed: {failed}; the previous version ({ctx.restored_image}) "
+            "was restored and answers again",
+        )
 
     def _undo_release(self, ctx: RunContext) -> None:
         """A release stopped half-way is rolled back, so nothing half-applied stays."""

@@ -276,3 +276,30 @@ class VerifyHealth:
             ctx.service, ctx.release, timeout=timeout, log=ctx.log, cancel=ctx.cancel
         )
         ctx.say(f"{ctx.service.name} is healthy")
+
+
+class RestorePrevious:
+    """After VERIFY_HEALTH failed on an update: put the previous release's spec back and
+    wait until that version answers again (``Runtime.restore``). The runner runs it only
+    with ``restoreOnFailure`` and a release that replaced a running version."""
+
+    step = Step.RESTORE
+
+    def run(self, ctx: RunContext) -> None:
+        assert ctx.service is not None and ctx.release is not None
+        name = ctx.service.name
+        # At least the default: the failed tasks must stop before the old ones start again.
+        timeout = max(ctx.deployment.app.health_timeout or 0.0, ctx.health_timeout)
+        ctx.say(
+            f"The new version of {name} failed verification; restoring the previous release "
+            f"(image {ctx.release.previous_image}) because restoreOnFailure is on"
+        )
+        ctx.restored_image = ctx.adapters.runtime.restore(
+            ctx.service,
+            ctx.release,
+            health_check_path=ctx.previous_health_path or ctx.service.health_check_path,
+            timeout=timeout,
+            log=ctx.log,
+            cancel=ctx.cancel,
+        )
+        ctx.say(f"Restored {name} to {ctx.restored_image}: the previous version answers again")

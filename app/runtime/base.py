@@ -61,6 +61,22 @@ class Runtime(Protocol):
         """Put back what ``release`` changed: the previous spec, or no service at all."""
         ...
 
+    def restore(
+        self,
+        spec: ServiceSpec,
+        release: Release,
+        *,
+        health_check_path: str | None,
+        timeout: float,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> str:
+        """After ``release`` (an update) failed verification: put the service's previous
+        spec back and wait until that version is healthy again (converged, running, its
+        first port answering, ``health_check_path`` OK when given). Returns the image
+        restored; ReleaseError or HealthCheckError when it does not come back."""
+        ...
+
     def drained(self, name: str) -> bool:
         """True once no container of service ``name`` is left (its images can go)."""
         ...

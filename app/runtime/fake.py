@@ -19,7 +19,8 @@ class FakeRuntime:
     ``release_error`` / ``verify_error``: fail that step with this message.
     ``hang``: ``verify`` blocks until cancelled (or its timeout passes).
     ``pull_error``: pulls fail with this message; ``pull_network_failures``: that many
-    pulls fail first as network errors (retried by the step).
+    pulls fail first as network errors (retried by the step). ``restore_error``: the
+    restored previous version does not become healthy either.
     """
 
     release_error: str | None = None
@@ -27,6 +28,8 @@ class FakeRuntime:
     hang: bool = False
     pull_error: str | None = None
     pull_network_failures: int = 0
+    restore_error: str | None = None
+    restored: list[tuple[str, str, str | None]] = field(default_factory=list)  # name, image, path
     pulled: list[tuple[str, RegistryAuth | None]] = field(default_factory=list)
     services: dict[str, ServiceSpec] = field(default_factory=dict)
     released: list[ServiceSpec] = field(default_factory=list)
@@ -81,6 +84,28 @@ class FakeRuntime:
         else:
             self.services[spec.name] = self._previous[spec.name]
         log(f"rolled back {spec.name}", stream=LogStream.SYSTEM)
+
+    def restore(
+        self,
+        spec: ServiceSpec,
+        release: Release,
+        *,
+        health_check_path: str | None,
+        timeout: float,  # noqa: ARG002 - the protocol's signature
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> str:
+        """Put the previous spec back (as ``undo``), then succeed or fail with ``restore_error``."""
+        if release.created:
+            raise ReleaseError(f"service {spec.name} was created by this release: no previous spec")
+        self.undo(spec, release, log=log)
+        cancel.check()
+        previous = self.services[spec.name]
+        self.restored.append((spec.name, previous.image, health_check_path))
+        if self.restore_error is not None:
+            raise HealthCheckError(self.restore_error)
+        log(f"service {spec.name} is healthy", stream=LogStream.SYSTEM)
+        return previous.image
 
     def prune_images(self, keep_deployments: Callable[[list[str]], set[str]]) -> list[str]:
         """Forget images whose deployment is gone, unless a service uses them."""

@@ -197,3 +197,39 @@ def swarm_service_args(spec: ServiceSpec, *, force_update: int = 0) -> SwarmServ
         rollback_config=rollback_config(spec),
         networks=list(spec.networks) or None,
     )
+
+
+def from_swarm(document: dict[str, Any], *, health_check_path: str | None) -> ServiceSpec:
+    """The parts of a Swarm service spec (``inspect_service()["Spec"]``) that verifying it
+    needs: name, image, env (to keep its values out of messages), ports, replicas, health
+    check, labels, endpoint mode. ``health_check_path`` is Slipway's, not Swarm's."""
+    template = document.get("TaskTemplate") or {}
+    container = template.get("ContainerSpec") or {}
+    env = dict(item.partition("=")[::2] for item in container.get("Env") or [])
+    endpoint = document.get("EndpointSpec") or {}
+    ports = tuple(
+        PortSpec(
+            published_port=int(p["PublishedPort"]),
+            target_port=int(p["TargetPort"]),
+            publish_mode=PublishMode.HOST
+            if p.get("PublishMode") == "host"
+            else PublishMode.INGRESS,
+            protocol=str(p.get("Protocol") or "tcp"),
+        )
+        for p in endpoint.get("Ports") or []
+        if p.get("PublishedPort")
+    )
+    replicated = (document.get("Mode") or {}).get("Replicated") or {}
+    test = (container.get("Healthcheck") or {}).get("Test") or []
+    check = HealthCheckSpec(test=tuple(test)) if test and test[0] != "NONE" else None
+    return ServiceSpec(
+        name=str(document.get("Name", "")),
+        image=str(container.get("Image", "")),
+        env=env,
+        ports=ports,
+        replicas=int(replicated.get("Replicas", 1)),
+        health_check=check,
+        health_check_path=health_check_path,
+        labels=dict(document.get("Labels") or {}),
+        endpoint_mode=str(endpoint.get("Mode") or "vip"),
+    )

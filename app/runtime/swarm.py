@@ -15,7 +15,7 @@ from app.runtime.base import PulledImage, Release
 from app.runtime.images import authed_api, pull_image
 from app.runtime.mesh import IngressFallback, MeshVerdicts, for_engine, ingress_ports
 from app.runtime.redact import redact
-from app.runtime.spec import MANAGED_LABEL, swarm_service_args
+from app.runtime.spec import MANAGED_LABEL, from_swarm, swarm_service_args
 from app.runtime.tasks import strip_digest
 from app.runtime.verify import Verification
 from app.runtime.volumes import check_volumes
@@ -160,6 +160,40 @@ class SwarmRuntime:
             raise ReleaseError(
                 f"could not roll service {spec.name} back: {redact(str(exc), spec.env)}"
             ) from exc
+
+    def restore(
+        self,
+        spec: ServiceSpec,
+        release: Release,
+        *,
+        health_check_path: str | None,
+        timeout: float,
+        log: LogFn,
+        cancel: CancelToken,
+    ) -> str:
+        """Undo ``release`` (the previous spec, its tasks replaced), then verify that spec
+        as any release is verified: only tasks started after the undo count."""
+        if release.created or release.previous_spec is None:
+            raise ReleaseError(f"service {spec.name} was created by this release: no previous spec")
+        try:
+            before = frozenset(
+                t["ID"] for t in self._client.api.tasks(filters={"service": release.service_id})
+            )
+        except (DockerException, OSError) as exc:
+            raise ReleaseError(
+                f"could not read the tasks of {spec.name}: {redact(str(exc), spec.env)}"
+            ) from exc
+        self.undo(spec, release, log=log)
+        previous = from_swarm(release.previous_spec, health_check_path=health_check_path)
+        restored = Release(
+            service_id=release.service_id,
+            created=False,
+            previous_image=spec.image,
+            previous_tasks=before,
+        )
+        log(f"waiting up to {timeout:g}s for {previous.image} to answer again", stream=SYSTEM)
+        self.verify(previous, restored, timeout=timeout, log=log, cancel=cancel)
+        return previous.image
 
     def prune_images(self, keep_deployments: Callable[[list[str]], set[str]]) -> list[str]:
         """Remove images labelled with a deployment that no longer exists (not in use)."""

@@ -178,6 +178,16 @@ class ApplicationSettingsInput:
         default=strawberry.UNSET,
         description="the registry rollback copies are pushed to; null clears",
     )
+    rollback_active: bool | None = strawberry.field(
+        default=None,
+        description="keep a rollback point of every DONE deployment (default true); off: "
+        "rollbackDeployment is refused and new deployments keep none",
+    )
+    restore_on_failure: bool | None = strawberry.field(
+        default=None,
+        description="put the previous release back when a new one fails VERIFY_HEALTH "
+        "(default true); off: the failed release is left in place",
+    )
 
 
 @strawberry.input
@@ -451,4 +461,6 @@ _CONVERTERS: dict[str, Any] = {
     "preview_allow_forks": _plain("preview_allow_forks", bool),
     "preview_port_base": _ranged("preview_port_base", "previewPortBase", 1, 65535),
     "preview_domain": _plain("preview_domain", lambda v: _domain(v) or None),
+    "rollback_active": _plain("rollback_active", bool),
+    "restore_on_failure": _plain("restore_on_failure", bool),
 }

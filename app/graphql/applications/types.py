@@ -110,6 +110,14 @@ class Application(Node):
         description="set on a preview: the application it was derived from"
     )
     preview_number: int | None = strawberry.field(description="the pull request it previews")
+    rollback_active: bool = strawberry.field(
+        description="every DONE deployment keeps a rollback point (its image and what was "
+        "released) that rollbackDeployment can release again"
+    )
+    restore_on_failure: bool = strawberry.field(
+        description="a deployment that replaced a running version and then fails "
+        "VERIFY_HEALTH puts the previous release back and waits for it before ending ERROR"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -197,6 +205,8 @@ class Application(Node):
             preview_domain=row.preview_domain,
             parent_application_id=strawberry.ID(row.parent_id) if row.parent_id else None,
             preview_number=row.preview_number,
+            rollback_active=bool(row.rollback_active),
+            restore_on_failure=bool(row.restore_on_failure),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

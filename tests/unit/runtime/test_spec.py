@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.errors import ReleaseError
-from app.runtime.spec import swarm_service_args
+from app.runtime.spec import from_swarm, swarm_service_args
 from app.types import HealthCheckSpec, MountSpec, PortSpec, PublishMode, ServiceSpec
 
 
@@ -197,3 +197,35 @@ def test_as_kwargs_names_every_create_service_argument() -> None:
         "networks",
     }
     assert kwargs["name"] == "web"
+
+
+def test_from_swarm_reads_back_what_verifying_a_restored_spec_needs() -> None:
+    spec = ServiceSpec(
+        name="web",
+        image="slipway/web:abc",
+        env={"A": "x=y"},
+        ports=(PortSpec(8081, 8080, PublishMode.HOST),),
+        replicas=2,
+        health_check=HealthCheckSpec(test=("CMD", "true")),
+        labels={"slipway.deployment": "abc"},
+        endpoint_mode="dnsrr",
+    )
+    args = swarm_service_args(spec)
+    document = {
+        "Name": args.name,
+        "Labels": args.labels,
+        "TaskTemplate": dict(args.task_template),
+        "Mode": {"Replicated": {"Replicas": 2}},  # as the engine answers (the SDK lowercases)
+        "EndpointSpec": dict(args.endpoint_spec),
+    }
+    document["TaskTemplate"]["ContainerSpec"]["Image"] = "slipway/web:abc@sha256:" + "0" * 64
+    back = from_swarm(document, health_check_path="/health")
+    assert back.name == "web" and back.image.startswith("slipway/web:abc@sha256:")
+    assert back.env == {"A": "x=y"} and back.replicas == 2 and back.endpoint_mode == "dnsrr"
+    assert back.ports == (PortSpec(8081, 8080, PublishMode.HOST),)
+    assert back.health_check is not None and back.health_check.test == ("CMD", "true")
+    assert back.health_check_path == "/health" and back.labels["slipway.managed"] == "true"
+    bare = from_swarm(
+        {"Name": "x", "TaskTemplate": {"ContainerSpec": {"Image": "i"}}}, health_check_path=None
+    )
+    assert (bare.ports, bare.replicas, bare.health_check) == ((), 1, None)
