@@ -1,15 +1,18 @@
 """The real ``ImagePusher``: push a local image to a registry through the Docker engine.
 
 The image is tagged ``<repository>:<tag>`` on the engine and pushed with the registry's
-credentials in the ``X-Registry-Auth`` header of that one request (``auth_config``):
-nothing is written to a docker config file, no ``docker login`` state is read, and
-concurrent deployments never see each other's credentials.
+credentials in the ``X-Registry-Auth`` header of that one request (``auth_config``; an
+empty one for a registry without credentials): nothing is written to or read from a
+docker config file (no ``docker login`` state), and concurrent deployments never see
+each other's credentials.
 
 The engine streams the push as JSON events. :class:`PushProgress` turns them into log
 lines per layer, throttled: a line when a layer's state changes (Preparing, Waiting,
-Pushing, Pushed, Layer already exists, Mounted from …), and while it is Pushing at most
-one line per ``interval`` with its percentage. The pushed manifest's digest comes from
-the stream's end (``aux.Digest``, or the ``<tag>: digest: sha256:… size: N`` status).
+Pushing, Pushed, Layer already exists, Mounted from …), while it is Pushing at most one
+line per ``interval`` with its percentage, and of the engine's own retries of a layer
+("Retrying in 10 seconds", counting down each second) the first line of each attempt.
+The pushed manifest's digest comes from the stream's end (``aux.Digest``, or the
+``<tag>: digest: sha256:… size: N`` status).
 
 The engine reports a registry's errors as text inside the stream; :func:`push_error`
 sorts them: refused credentials (``unauthorized``, ``denied``, 401/403) are a
@@ -83,6 +86,7 @@ class PushProgress:
         self._interval = interval
         self._clock = clock
         self._logged: dict[str, tuple[str, str, float]] = {}  # layer → (state, line, at)
+        self._retry_left: dict[str, int | None] = {}  # layer → seconds its countdown showed
         self.states: dict[str, str] = {}  # layer → its last status
         self.digest: str | None = None
 
@@ -115,7 +119,13 @@ class PushProgress:
         line = f"{layer}: {_describe(state, status, detail)}"
         now = self._clock()
         last = self._logged.get(layer)
-        if last is not None:
+        if state == "Retrying":  # the engine's own retry counts down once a second
+            left, before = _seconds(status), self._retry_left.get(layer)
+            self._retry_left[layer] = left
+            ticking = last is not None and last[0] == state
+            if ticking and left is not None and before is not None and left < before:
+                return  # the same countdown: only a new attempt's first line is logged
+        elif last is not None:
             last_state, last_line, at = last
             if state == last_state and (line == last_line or now - at < self._interval):
                 return
@@ -140,6 +150,11 @@ def _state(status: str) -> str:
     if status.startswith("Retrying"):
         return "Retrying"
     return status
+
+
+def _seconds(status: str) -> int | None:
+    found = re.search(r"(\d+) second", status)
+    return int(found.group(1)) if found else None
 
 
 def _describe(state: str, status: str, detail: object) -> str:
@@ -229,10 +244,12 @@ class DockerPusher:
         catcher = ResponseInterrupter(path_suffix="/push")
         view.hooks["response"] = [*view.hooks.get("response", []), catcher.catch]
         auth = target.auth
-        auth_config = (
+        # {} rather than None for a registry without credentials: None would make the SDK
+        # read ~/.docker/config.json and send whatever login it holds for that host.
+        auth_config: dict[str, str] = (
             {"username": auth.username, "password": auth.password, "serveraddress": target.host}
             if auth is not None
-            else None
+            else {}
         )
         try:
             chunks: Iterable[Mapping[str, Any]] = view.push(

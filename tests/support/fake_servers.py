@@ -1,6 +1,7 @@
-"""Loopback servers that are not registries, for the registry client's fault tests: one
-that answers every request 200 without the registry header, one that accepts connections
-and never answers, and a port where nothing listens."""
+"""Loopback servers that are not registries, for the registry client's and pusher's fault
+tests: one that answers every request 200 without the registry header, one that accepts
+connections and never answers, a port where nothing listens, and a registry whose every
+write fails with a status (5xx)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,49 @@ def closed_port() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+class _Failing(BaseHTTPRequestHandler):
+    """Just enough of the registry API for a push to reach its manifest: ``/v2/`` answers,
+    every blob "exists" (HEAD 200 with its digest), and every write gets ``status``."""
+
+    status = 503
+
+    def _send(self, code: int, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's names
+        self._send(200 if self.path == "/v2/" else self.status)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._send(200, {"Docker-Content-Digest": self.path.rsplit("/", 1)[-1]})
+
+    def _write(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send(self.status)
+
+    do_PUT = do_POST = do_PATCH = _write
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def failing_registry(status: int = 503) -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a "registry" that takes the blobs as present and answers every
+    write (the manifest's PUT) with ``status``."""
+    handler = type("Failing", (_Failing,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

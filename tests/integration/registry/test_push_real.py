@@ -18,7 +18,7 @@ from app.errors import Cancelled, RegistryAuthError, RegistryNetworkError
 from app.registry.push import DockerPusher
 from app.types import CancelToken, LogStream, RegistryAuth, RegistryTarget
 from tests.support.auth_registry import AuthRegistry
-from tests.support.fake_servers import closed_port
+from tests.support.fake_servers import closed_port, failing_registry
 from tests.support.random_images import (
     manifest_digest,
     random_image,
@@ -229,3 +229,37 @@ def test_cancel_during_a_push_stops_it_within_seconds(
         assert registry_tags(registry_addr, f"slipway-test/{app}") == []
     finally:
         remove_image(docker_client, big)
+
+
+def test_a_registry_answering_5xx_is_a_network_error(pusher: DockerPusher, image: str) -> None:
+    """The engine says "received unexpected HTTP status: 503 Service Unavailable" when the
+    manifest is refused with 503: worth another try, unlike a refusal."""
+    with failing_registry(503) as addr:
+        target = RegistryTarget(id="r5", name="flaky", host=addr, secure=False)
+        with pytest.raises(RegistryNetworkError) as caught:
+            pusher.push(
+                image,
+                target=target,
+                repository=target.repository("app"),
+                tag="1",
+                log=Recorder(),
+                cancel=CancelToken(),
+            )
+    assert str(caught.value) == (
+        f"cannot reach registry 'flaky' ({addr}) to push {addr}/app:1: "
+        "received unexpected HTTP status: 503 Service Unavailable"
+    )
+
+
+def test_a_registry_answering_403_is_a_refusal(pusher: DockerPusher, image: str) -> None:
+    with failing_registry(403) as addr:
+        target = RegistryTarget(id="r6", name="strict", host=addr, secure=False)
+        with pytest.raises(RegistryAuthError, match="requires credentials to push"):
+            pusher.push(
+                image,
+                target=target,
+                repository=target.repository("app"),
+                tag="1",
+                log=Recorder(),
+                cancel=CancelToken(),
+            )

@@ -92,18 +92,21 @@ def test_each_layer_has_its_own_throttle() -> None:
     ]
 
 
-def test_repeated_states_and_retry_countdowns_are_one_line_per_interval() -> None:
+def test_repeated_states_are_one_line_and_a_retry_countdown_one_per_attempt() -> None:
     log, clock = Recorder(), Clock()
     progress = PushProgress(log, interval=2.0, clock=clock)
-    for second in range(5, 0, -1):
-        clock.now = 5 - second
-        progress.feed({"status": f"Retrying in {second} seconds", "id": "aaa"})
+    for left in (5, 4, 3, 2, 1, 10, 9, 8):  # the engine's countdowns: 5 s, then 10 s
+        clock.now += 1
+        progress.feed({"status": f"Retrying in {left} second{'s' if left > 1 else ''}", "id": "a"})
         progress.feed({"status": "Waiting", "id": "bbb"})
+    progress.feed({"status": "Pushing", "id": "a", "progressDetail": {"current": 1, "total": 2}})
+    progress.feed({"status": "Retrying in 5 seconds", "id": "a"})
     assert [m for _, m in log.lines] == [
-        "aaa: Retrying in 5 seconds",
+        "a: Retrying in 5 seconds",
         "bbb: Waiting",
-        "aaa: Retrying in 3 seconds",
-        "aaa: Retrying in 1 seconds",
+        "a: Retrying in 10 seconds",
+        "a: Pushing 50% (0.0 MB of 0.0 MB)",
+        "a: Retrying in 5 seconds",
     ]
 
 
@@ -245,7 +248,7 @@ def test_push_tags_pushes_with_auth_config_and_returns_the_digest_ref() -> None:
     assert PASSWORD not in log.text
 
 
-def test_a_registry_without_credentials_gets_no_auth_config() -> None:
+def test_no_credentials_is_an_empty_auth_config_never_docker_login_state() -> None:
     api = FakeApi(GOOD)
     DockerPusher(api).push(
         "i",
@@ -255,7 +258,7 @@ def test_a_registry_without_credentials_gets_no_auth_config() -> None:
         log=Recorder(),
         cancel=CancelToken(),
     )
-    assert api.pushes[0]["auth_config"] is None
+    assert api.pushes[0]["auth_config"] == {}  # None would make the SDK read ~/.docker
 
 
 def test_a_stream_without_a_digest_is_an_error() -> None:
