@@ -31,6 +31,7 @@ from app.engine.runner import Engine
 from app.errors import RateLimited
 from app.filemodes import secure_data_dir
 from app.graphql.context import AppState
+from app.graphql.graphiql import graphiql_routes
 from app.graphql.schema import build_schema
 from app.graphql.view import SlipwayGraphQL
 from app.logs.bus.factory import make_bus
@@ -85,7 +86,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
     """In embedded mode (no Redis URL) the app also runs the deployment worker."""
     view = SlipwayGraphQL(
         schema=build_schema(),
-        graphql_ide="graphiql" if settings.graphiql else None,
+        graphql_ide="graphiql",  # Slipway's own page (app.graphql.graphiql), unless turned off
         multipart_uploads_enabled=True,
         allowed_origins=settings.cors_origin_list,  # WebSocket Origin; same origin always
     )
@@ -175,6 +176,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             Route("/readyz", readyz),
             Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
             *ui_routes(),
+            *graphiql_routes(settings),
         ],
         middleware=[cors(settings)],
         lifespan=lifespan,

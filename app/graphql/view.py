@@ -34,6 +34,7 @@ from strawberry.types.graphql import OperationType
 
 from app.auth.gate import admit
 from app.auth.keys import Principal, key_from_headers
+from app.graphql import graphiql
 from app.graphql.context import AppState, Context
 from app.graphql.errors import http_error
 from app.graphql.http_input import decode_json, json_request, with_files
@@ -135,6 +136,10 @@ class SlipwayGraphQL(GraphQL[Context, None]):
         if len(request.scope.get("query_string", b"")) > limit:
             raise HTTPException(414, f"The query string may have at most {limit} bytes")
         return None
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # noqa: ARG002
+        """Slipway's GraphiQL page, its assets served from the package (app.graphql.graphiql)."""
+        return graphiql.page() if self.state.settings.graphiql else graphiql.turned_off()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
