@@ -76,7 +76,7 @@ function render() {
   const n = count();
   spacer.style.height = `${n * ROW}px`;
   if (state.follow) box.scrollTop = box.scrollHeight;
-  const top = box.scrollTop;
+  const top = (lastTop = box.scrollTop);
   const first = Math.max(0, Math.floor(top / ROW) - MARGIN);
   const last = Math.min(n, Math.ceil((top + box.clientHeight) / ROW) + MARGIN);
   if (first === shown.first && last === shown.last && version === shown.version) return;
@@ -95,8 +95,14 @@ function setFollow(on) {
   $("follow").textContent = on ? "Following" : "Follow tail";
 }
 
+// Following stops when the user scrolls up, and starts again at the bottom. Only a move up
+// counts: a render growing the list under a following view must never stop it.
+let lastTop = 0;
 box.addEventListener("scroll", () => {
-  setFollow(box.scrollTop + box.clientHeight >= box.scrollHeight - ROW);
+  const top = box.scrollTop;
+  if (top + box.clientHeight >= box.scrollHeight - ROW) setFollow(true);
+  else if (top < lastTop) setFollow(false);
+  lastTop = top;
   schedule();
 });
 $("follow").onclick = () => {
@@ -126,7 +132,7 @@ function addLines(lines) {
     log.stream.push(line.stream);
     log.msg.push(line.message);
   }
-  const needle = search.value.trim().toLowerCase();
+  const needle = search.value.toLowerCase();
   if (needle) {
     for (let i = start; i < count(); i++) {
       if (lowered(i).includes(needle)) {
@@ -143,12 +149,12 @@ function addLines(lines) {
 
 function showMatchCount() {
   const n = state.matches.length;
-  const needle = search.value.trim();
+  const needle = search.value;
   $("matches").textContent = !needle ? "" : n === 0 ? "no match" : `${state.current + 1} / ${n}`;
 }
 
 function findAll() {
-  const needle = search.value.trim().toLowerCase();
+  const needle = search.value.toLowerCase();
   state.matches = [];
   state.matchSet = new Set();
   state.current = -1;
@@ -181,7 +187,10 @@ function jump(k) {
 let searchTimer = null;
 search.addEventListener("input", () => {
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(findAll, 150);
+  searchTimer = setTimeout(() => {
+    searchTimer = null;
+    findAll();
+  }, 150);
 });
 search.addEventListener("keydown", (event) => {
   if (event.key === "Enter") {
