@@ -170,3 +170,12 @@ def test_a_refused_key_asks_again(page: Any, server: Server) -> None:
     page.fill("#key-input", read_key(server))
     page.click("#key-form button[type=submit]")
     _wait_text(page, "#status", "DONE")
+
+
+def test_an_unknown_deployment_says_so(page: Any, server: Server) -> None:
+    open_with_key(
+        page, f"http://127.0.0.1:{server.port}/ui/deployments/01nothere", read_key(server)
+    )
+    page.locator("#error").wait_for(state="visible")
+    assert page.locator("#error").text_content() == "deployment '01nothere' does not exist"
+    assert page.locator("#rows .row").count() == 0

@@ -79,13 +79,13 @@ function render() {
   const top = (lastTop = box.scrollTop);
   const first = Math.max(0, Math.floor(top / ROW) - MARGIN);
   const last = Math.min(n, Math.ceil((top + box.clientHeight) / ROW) + MARGIN);
+  $("count").textContent = `${n.toLocaleString("en")} line${n === 1 ? "" : "s"}`;
   if (first === shown.first && last === shown.last && version === shown.version) return;
   shown = { first, last, version };
   rows.style.transform = `translateY(${first * ROW}px)`;
   const fragment = document.createDocumentFragment();
   for (let i = first; i < last; i++) fragment.append(makeRow(i));
   rows.replaceChildren(fragment);
-  $("count").textContent = `${n.toLocaleString()} line${n === 1 ? "" : "s"}`;
 }
 
 function setFollow(on) {
