@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 STREAM_STYLES = {"STDERR": "red", "SYSTEM": "cyan"}
+STEP_STYLE = "bold blue"  # the engine's "==> STEP" lines
 STATUS_STYLES = {"DONE": "bold green", "ERROR": "bold red", "CANCELLED": "bold yellow"}
 
 
@@ -80,26 +81,18 @@ def step_durations(deployment: dict[str, Any]) -> list[str]:
 
 
 class PlainLog:
-    """Piped: each message on its own line, ``==> STEP`` when the step changes; the summary
-    on stderr. A batch is one write and one flush."""
+    """Piped: each message on its own line, exactly as logged (the engine's own ``==> STEP``
+    lines mark the steps); the summary on stderr. A batch is one write and one flush."""
 
     def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
         self.out, self.err = out, err
-        self.step: str | None = None
 
     def begin(self, deployment: dict[str, Any]) -> None:
         self.err.write(f"following deployment {deployment['id']} ({deployment['status']})\n")
         self.err.flush()
 
     def lines(self, batch: list[dict[str, Any]]) -> None:
-        parts = []
-        for line in batch:
-            step = line.get("step")
-            if step and step != self.step:
-                self.step = step
-                parts.append(f"==> {step}\n")
-            parts.append(f"{line['message']}\n")
-        self.out.write("".join(parts))
+        self.out.write("".join([line["message"] + "\n" for line in batch]))
         self.out.flush()
 
     def retry(self, reason: str, last_seq: int) -> None:
@@ -116,7 +109,8 @@ class PlainLog:
 
 
 class RichLog:
-    """On a terminal: step headers, lines coloured by stream, a spinner with the step."""
+    """On a terminal: the step lines in bold, lines coloured by stream, a spinner naming the
+    step under way."""
 
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.console = console(out)
@@ -134,11 +128,12 @@ class RichLog:
             step = line.get("step")
             if step and step != self.step:
                 self.step = step
-                self.console.print(Text(f"▸ {step}", style="bold blue"))
                 if self.status is not None:
                     self.status.update(f"{step}…")
-            style = STREAM_STYLES.get(line.get("stream") or "", "")
-            self.console.print(Text(line["message"], style=style), soft_wrap=True)
+            stream, message = line.get("stream") or "", line["message"]
+            style = STEP_STYLE if stream == "SYSTEM" and message.startswith("==> ") else ""
+            style = style or STREAM_STYLES.get(stream, "")
+            self.console.print(Text(message, style=style), soft_wrap=True)
 
     def retry(self, reason: str, last_seq: int) -> None:
         self.console.print(Text(f"connection lost ({reason}); resuming", style="yellow"))

@@ -48,6 +48,7 @@ def test_deploy_follow_to_done_piped_exits_0_with_steps_and_lines(fake_server: S
     builds = [line for line in out if "fake build of" in line]
     assert [line.split(" : ")[0] for line in builds] == ["Step 1/3", "Step 2/3", "Step 3/3"]
     assert out.index("==> BUILD_IMAGE") < out.index(builds[0])
+    assert len(out) == len(set(out)), "a line printed twice"
     assert not ANSI.search(done.stdout) and not ANSI.search(done.stderr)
     assert " DONE" in done.stderr.splitlines()[-1]
 
@@ -267,9 +268,9 @@ def test_on_a_terminal_colours_and_a_spinner_and_no_colour_with_no_color(
     url, key = _url(fake_server), fake_server.key(Scope.DEPLOY)
     code, drawn = on_terminal(url, key, "deploy", "web", "--follow")
     assert code == 0, drawn
-    assert "▸ BUILD_IMAGE" in drawn and "Step 3/3 : fake build of" in drawn
+    assert "==> BUILD_IMAGE" in drawn and "Step 3/3 : fake build of" in drawn
     assert COLOUR.search(drawn), drawn  # the step headers, SYSTEM lines, DONE in green
     assert "\x1b[?25l" in drawn  # the spinner's live display hides the cursor
     code, plain = on_terminal(url, key, "redeploy", "web", "--follow", NO_COLOR="1")
     assert code == 0, plain
-    assert "▸ BUILD_IMAGE" in plain and not COLOUR.search(plain), plain
+    assert "==> BUILD_IMAGE" in plain and not COLOUR.search(plain), plain
