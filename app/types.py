@@ -96,6 +96,8 @@ class Step(enum.StrEnum):
     RELEASE = "RELEASE"
     VERIFY_HEALTH = "VERIFY_HEALTH"
     RESTORE = "RESTORE"  # after a failed VERIFY_HEALTH: the previous release put back
+    ROLLBACK_POINT = "ROLLBACK_POINT"  # a ROLLBACK's first step, instead of fetch and build
+    ROLLBACK_COPY = "ROLLBACK_COPY"  # after VERIFY_HEALTH: a copy to the rollback registry
 
 
 class Scope(enum.StrEnum):

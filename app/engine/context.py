@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.builders.base import Builder
+from app.engine.release_spec import ReleasedSpec
 from app.engine.snapshot import DeploymentSnapshot
 from app.logs.writer import LogWriter
 from app.registry.base import ImagePusher, RegistryClient
@@ -60,6 +61,8 @@ class RunContext:
     release: Release | None = None
     previous_health_path: str | None = None  # the replaced release's healthCheckPath, if known
     restored_image: str | None = None  # RESTORE put this previous image back
+    rollback: ReleasedSpec | None = None  # ROLLBACK: the snapshot RELEASE releases again
+    rollback_copy: tuple[str, str] | None = None  # ROLLBACK_COPY: (registry id, repo:tag@digest)
     extra: dict[str, str] = field(default_factory=dict)
 
     def log(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None:

@@ -138,6 +138,12 @@ class EngineRuntime:
             cancel=cancel,
         )
 
+    def image_present(self, image: str) -> bool:
+        return self._runtime().image_present(image)
+
+    def remove_image(self, image: str) -> bool:
+        return self._runtime().remove_image(image)
+
     def drained(self, name: str) -> bool:
         return self._runtime().drained(name)
 

@@ -8,8 +8,10 @@ from app.engine.steps import (
     FetchGit,
     PipelineStep,
     PushImage,
+    PushRollbackCopy,
     ReleaseService,
     UseImage,
+    UseRollbackPoint,
     VerifyHealth,
 )
 from app.errors import SourceError
@@ -20,6 +22,9 @@ _IMAGE: tuple[PipelineStep, ...] = (UseImage(), ReleaseService(), VerifyHealth()
 _DROP: tuple[PipelineStep, ...] = (FetchDrop(), BuildImage(), ReleaseService(), VerifyHealth())
 
 _PUSH = PushImage()
+# A rollback releases an earlier deployment's image and snapshot: no fetch, no build.
+ROLLBACK: tuple[PipelineStep, ...] = (UseRollbackPoint(), ReleaseService(), VerifyHealth())
+_COPY = PushRollbackCopy()
 
 PIPELINES: dict[SourceType, tuple[PipelineStep, ...]] = {
     **{source: _GIT for source in GIT_SOURCES},
@@ -28,9 +33,20 @@ PIPELINES: dict[SourceType, tuple[PipelineStep, ...]] = {
 }
 
 
-def steps_for(source_type: SourceType, *, push: bool = False) -> tuple[PipelineStep, ...]:
+def steps_for(
+    source_type: SourceType, *, push: bool = False, rollback: bool = False, copy: bool = False
+) -> tuple[PipelineStep, ...]:
     """The steps for ``source_type``; with ``push`` (an application with a registry),
-    PUSH_IMAGE after BUILD_IMAGE (image sources are not built, so not pushed)."""
+    PUSH_IMAGE after BUILD_IMAGE (image sources are not built, so not pushed). A
+    ``rollback`` runs :data:`ROLLBACK` whatever the source; ``copy`` (a rollback registry)
+    adds ROLLBACK_COPY after VERIFY_HEALTH."""
+    if rollback:
+        return ROLLBACK
+    steps = _source_steps(source_type, push=push)
+    return (*steps, _COPY) if copy else steps
+
+
+def _source_steps(source_type: SourceType, *, push: bool) -> tuple[PipelineStep, ...]:
     try:
         steps = PIPELINES[source_type]
     except KeyError:

@@ -12,8 +12,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.crypto import Cipher
+from app.db.models import Deployment
 from app.db.repos import applications, deployments, events, registries
 from app.db.session import Database
+from app.engine import release_spec
 from app.engine.context import Adapters, RunContext, Workspace
 from app.engine.events import announce
 from app.engine.heartbeat import Heartbeat
@@ -25,8 +27,9 @@ from app.logs.bus.base import Bus
 from app.logs.writer import LogWriter
 from app.masking import MIN_ENV_SECRET, Masker
 from app.runtime.host_paths import HostPathPolicy
+from app.runtime.tasks import strip_digest
 from app.settings import Settings
-from app.types import CancelToken, DeploymentStatus, Step
+from app.types import CancelToken, DeploymentStatus, DeploymentTrigger, Step
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +135,8 @@ class Engine:
             named = registries.by_ids(
                 session, (application.registry_id, application.rollback_registry_id)
             )
-            return snapshot(application, dep, self.cipher, named), sha, timeout
+            target = deployments.get(session, dep.rollback_of_id) if dep.rollback_of_id else None
+            return snapshot(application, dep, self.cipher, named, target), sha, timeout
 
     def _execute(self, ctx: RunContext) -> Outcome:
         snap = ctx.deployment
@@ -142,7 +146,18 @@ class Engine:
             # A row written before the bind-mount rules (or into the database directly)
             # is refused here, before anything is fetched, built or released.
             self._host_paths.check_release(snap.app.mounts, snap.app.admin_binds)
-            for step in steps_for(snap.app.source_type, push=snap.app.registry is not None):
+            point = snap.rollback_point
+            if point is not None:  # what a rollback releases is checked the same way
+                self._host_paths.check_release(point.released.service.mounts, point.admin_binds)
+            rollback = snap.trigger is DeploymentTrigger.ROLLBACK
+            copy = snap.app.rollback_registry is not None and snap.app.rollback_active
+            pipeline = steps_for(
+                snap.app.source_type,
+                push=snap.app.registry is not None,
+                rollback=rollback,
+                copy=copy and not rollback,
+            )
+            for step in pipeline:
                 ctx.cancel.check()
                 current = step.step
                 self._run_step(ctx, step)
@@ -157,6 +172,9 @@ class Engine:
                 return self._after_failed_verify(ctx, exc)
             return Outcome(DeploymentStatus.ERROR, str(exc))
         except SlipwayError as exc:  # a step's own failure, or bad input found late
+            if isinstance(exc, release_spec.RollbackPointGone):
+                with self.db.session() as session:  # canRollback says so from now on
+                    deployments.forget_rollback_point(session, exc.deployment_id)
             return Outcome(DeploymentStatus.ERROR, str(exc))
         except Exception as exc:
             log.exception("deployment %s failed unexpectedly", snap.id)
@@ -178,6 +196,7 @@ class Engine:
         if not ctx.deployment.app.restore_on_failure:
             ctx.say(f"restoreOnFailure is off: the failed release of {name} is left in place")
             return Outcome(DeploymentStatus.ERROR, failed)
+        ctx.previous_health_path = self._previous_health_path(ctx)
         try:
             self._run_step(ctx, RestorePrevious())
         except Cancelled as stop:
@@ -204,6 +223,22 @@ class Engine:
             f"the new version failed: {failed}; the previous version ({ctx.restored_image}) "
             "was restored and answers again",
         )
+
+    def _previous_health_path(self, ctx: RunContext) -> str | None:
+        """The healthCheckPath the replaced version was released with, when the newest DONE
+        deployment's snapshot is of the image being put back (else the current one)."""
+        assert ctx.release is not None
+        with self.db.session() as session:
+            row = deployments.latest_done(session, ctx.deployment.app.id)
+            token = row.release_spec_enc if row else None
+        if not token or ctx.release.previous_image is None:
+            return None
+        try:
+            released = release_spec.decode(self.cipher, token).service
+        except SlipwayError:
+            return None
+        same = strip_digest(released.image) == strip_digest(ctx.release.previous_image)
+        return released.health_check_path if same else None
 
     def _undo_release(self, ctx: RunContext) -> None:
         """A release stopped half-way is rolled back, so nothing half-applied stays."""
@@ -262,6 +297,8 @@ class Engine:
             finished = deployments.finish(
                 session, deployment_id=ctx.deployment.id, status=outcome.status, error=error
             )
+            if finished is not None and outcome.status is DeploymentStatus.DONE:
+                self._keep_rollback_point(ctx, finished)
         if finished is None:
             log.warning("deployment %s was already finished elsewhere", ctx.deployment.id)
             return
@@ -271,6 +308,32 @@ class Engine:
             application_id=ctx.deployment.app.id,
             status=outcome.status.value,
         )
+
+    def _keep_rollback_point(self, ctx: RunContext, dep: Deployment) -> None:
+        """A DONE deployment records what it released (encrypted, always: automatic
+        restore reads it) and, with rollbackActive, its rollback point: the image it
+        released and the copy in the rollback registry. A rollback's point is its target's."""
+        snap, service = ctx.deployment, ctx.service
+        if service is None:
+            return
+        rollback = ctx.rollback
+        dep.release_spec_enc = release_spec.encode(
+            self.cipher,
+            service,
+            health_timeout=rollback.health_timeout if rollback else snap.app.health_timeout,
+            admin_binds=rollback.admin_binds if rollback else snap.app.admin_binds,
+        )
+        if not snap.app.rollback_active:
+            return
+        dep.rollback_image = service.image
+        point = snap.rollback_point
+        if ctx.rollback_copy is not None:
+            dep.rollback_registry_id, dep.rollback_registry_ref = ctx.rollback_copy
+        elif point is not None and point.registry_ref:
+            dep.rollback_registry_id, dep.rollback_registry_ref = (
+                point.registry_id,
+                point.registry_ref,
+            )
 
 
 def _record_known_hosts(session: Session, ctx: RunContext) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 from app.crypto import Cipher
 from app.db.models import Application, Deployment, Registry
 from app.db.repos.applications import build_arg_values
+from app.engine.release_spec import ReleasedSpec, decode
+from app.errors import SlipwayError
 from app.registry.address import stored_secure
 from app.runtime.host_paths import admin_binds
 from app.types import (
@@ -65,6 +67,20 @@ class AppSnapshot:
 
 
 @dataclass(frozen=True)
+class RollbackPoint:
+    """What a ROLLBACK deployment releases again: an earlier DONE deployment's image and
+    the snapshot of what it released."""
+
+    deployment_id: str
+    image: str  # the local tag, or the repo@sha256 it was released by
+    released: ReleasedSpec
+    registry_ref: str | None = None  # the copy in the rollback registry (repo:tag@sha256:...)
+    registry_id: str | None = None
+    commit_sha: str | None = None
+    admin_binds: frozenset[str] = frozenset()  # bind sources an ADMIN key had set
+
+
+@dataclass(frozen=True)
 class DeploymentSnapshot:
     id: str
     trigger: DeploymentTrigger
@@ -73,6 +89,8 @@ class DeploymentSnapshot:
     build_path: str | None = None  # DROP: the folder inside the archive to build
     clean_cache: bool = False  # this build: no layer cache, base images pulled fresh
     rollback_of: str | None = None  # ROLLBACK: the deployment whose rollback point to release
+    rollback_point: RollbackPoint | None = None  # ... loaded (None: see rollback_problem)
+    rollback_problem: str | None = None  # why that rollback point cannot be used
 
 
 def snapshot(
@@ -80,8 +98,10 @@ def snapshot(
     dep: Deployment,
     cipher: Cipher,
     registries: Mapping[str, Registry] | None = None,
+    rollback_of: Deployment | None = None,
 ) -> DeploymentSnapshot:
-    """``registries`` holds the rows the application names (registry, rollback registry)."""
+    """``registries`` holds the rows the application names (registry, rollback registry);
+    ``rollback_of`` the row a ROLLBACK deployment releases again (None: gone)."""
     env = _str_dict(cipher.decrypt_json(app.env_enc, {}))
     build_secrets = _str_dict(cipher.decrypt_json(app.build_secrets_enc, {}))
     found = registries or {}
@@ -103,6 +123,11 @@ def snapshot(
         )
         if v
     )
+    point, problem = None, None
+    if dep.rollback_of_id:
+        point, problem = _rollback_point(app, dep.rollback_of_id, rollback_of, cipher)
+        if point is not None:  # the env it released may hold values the app no longer has
+            secrets += tuple(v for v in point.released.service.env.values() if v)
     clean_cache = bool(app.clean_cache or app.clean_cache_next)
     if dep.clean_cache is not None:
         clean_cache = dep.clean_cache or bool(app.clean_cache_next)
@@ -113,6 +138,8 @@ def snapshot(
         build_path=dep.build_path,
         clean_cache=clean_cache,
         rollback_of=dep.rollback_of_id,
+        rollback_point=point,
+        rollback_problem=problem,
         app=AppSnapshot(
             id=app.id,
             app_name=app.app_name,
@@ -148,6 +175,40 @@ def snapshot(
             build_memory_limit=app.build_memory_limit,
             build_cpu_limit=app.build_cpu_limit,
         ),
+    )
+
+
+def _rollback_point(
+    app: Application, target_id: str, row: Deployment | None, cipher: Cipher
+) -> tuple[RollbackPoint | None, str | None]:
+    """The rollback point of ``row``, or why there is none (checked again at run time:
+    it may have been pruned, or rollbackActive turned off, since it was queued)."""
+    gone = f"deployment {target_id}"
+    if row is None or row.application_id != app.id:
+        return None, f"{gone} no longer exists (pruned by retention or cleared)"
+    if not app.rollback_active:
+        return None, f"rollbackActive is off for {app.app_name}: its rollback points are not used"
+    if (
+        row.status != "DONE"
+        or not row.release_spec_enc
+        or not (row.rollback_image or row.rollback_registry_ref)
+    ):
+        return None, f"{gone} has no rollback point (its image was pruned, or it kept none)"
+    try:
+        released = decode(cipher, row.release_spec_enc)
+    except SlipwayError as exc:
+        return None, f"{gone}: {exc}"
+    return (
+        RollbackPoint(
+            deployment_id=row.id,
+            image=row.rollback_image or row.rollback_registry_ref or "",
+            released=released,
+            registry_ref=row.rollback_registry_ref,
+            registry_id=row.rollback_registry_id,
+            commit_sha=row.commit_sha,
+            admin_binds=released.admin_binds,
+        ),
+        None,
     )
 
 

@@ -6,10 +6,12 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from app.engine.context import RunContext
+from app.engine.release_spec import RollbackPointGone
 from app.errors import (
     BadInput,
     BuildError,
@@ -21,7 +23,7 @@ from app.errors import (
 )
 from app.sources.archive import check_build_path, drop_archive, extract_archive
 from app.sources.base import FetchResult
-from app.types import BuildSpec, DeploymentTrigger, ServiceSpec, Step
+from app.types import BuildSpec, DeploymentTrigger, RegistryAuth, ServiceSpec, Step
 
 RETRY_BASE_S = 1.0  # fetch and push retries wait 1, 2, 4 ... seconds; a build is never retried
 
@@ -231,34 +233,44 @@ class UseImage:
 
 
 class ReleaseService:
-    """Create the Swarm service or update it in place to the new image and settings."""
+    """Create the Swarm service or update it in place to the new image and settings; a
+    ROLLBACK releases its rollback point's snapshot instead of the application's settings."""
 
     step = Step.RELEASE
 
     def run(self, ctx: RunContext) -> None:
         app = ctx.deployment.app
         assert ctx.image_ref is not None, "RELEASE runs after an image is known"
-        ctx.service = ServiceSpec(
-            name=app.app_name,
-            image=ctx.image_ref,
-            env=app.env,
-            ports=app.ports,
-            mounts=app.mounts,
-            replicas=app.replicas,
-            cpu_limit=app.cpu_limit,
-            memory_limit=app.memory_limit,
-            health_check=app.health_check,
-            health_check_path=app.health_check_path,
-            labels={
-                **app.labels,
-                "slipway.application": app.id,
-                "slipway.deployment": ctx.deployment.id,
-            },
-            command=app.command,
-            endpoint_mode=ctx.endpoint_mode,
-            # a pushed image: its registry's credentials; else the pull credentials
-            registry_auth=ctx.registry_auth or app.registry_auth,
-        )
+        labels = {"slipway.application": app.id, "slipway.deployment": ctx.deployment.id}
+        # a pushed image: its registry's credentials; else the pull credentials
+        auth = ctx.registry_auth or app.registry_auth
+        if ctx.rollback is not None:
+            old = ctx.rollback.service
+            ctx.service = replace(
+                old,
+                name=app.app_name,
+                image=ctx.image_ref,
+                labels={**old.labels, **labels},
+                endpoint_mode=ctx.endpoint_mode,
+                registry_auth=auth,
+            )
+        else:
+            ctx.service = ServiceSpec(
+                name=app.app_name,
+                image=ctx.image_ref,
+                env=app.env,
+                ports=app.ports,
+                mounts=app.mounts,
+                replicas=app.replicas,
+                cpu_limit=app.cpu_limit,
+                memory_limit=app.memory_limit,
+                health_check=app.health_check,
+                health_check_path=app.health_check_path,
+                labels={**app.labels, **labels},
+                command=app.command,
+                endpoint_mode=ctx.endpoint_mode,
+                registry_auth=auth,
+            )
         ctx.cancel.check()
         ctx.release = ctx.adapters.runtime.release(ctx.service, log=ctx.log)
 
@@ -271,6 +283,8 @@ class VerifyHealth:
     def run(self, ctx: RunContext) -> None:
         assert ctx.service is not None and ctx.release is not None
         timeout = ctx.deployment.app.health_timeout or ctx.health_timeout
+        if ctx.rollback is not None:  # as long as that release was given
+            timeout = ctx.rollback.health_timeout or ctx.health_timeout
         ctx.say(f"Waiting up to {timeout:g}s for {ctx.service.name} to become healthy")
         ctx.adapters.runtime.verify(
             ctx.service, ctx.release, timeout=timeout, log=ctx.log, cancel=ctx.cancel
@@ -303,3 +317,93 @@ class RestorePrevious:
             cancel=ctx.cancel,
         )
         ctx.say(f"Restored {name} to {ctx.restored_image}: the previous version answers again")
+
+
+class UseRollbackPoint:
+    """A ROLLBACK's first step, instead of fetch and build: the earlier deployment's image
+    and release snapshot, which RELEASE then releases and VERIFY_HEALTH verifies."""
+
+    step = Step.ROLLBACK_POINT
+
+    def run(self, ctx: RunContext) -> None:
+        snap = ctx.deployment
+        point = snap.rollback_point
+        if point is None:
+            raise SourceError(snap.rollback_problem or "the deployment has no rollback point")
+        app = snap.app
+        runtime = ctx.adapters.runtime
+        image, auth = point.image, _auth_for(point.image, ctx)
+        if not _pullable(image) and not runtime.image_present(image):
+            if point.registry_ref is None:
+                raise RollbackPointGone(
+                    f"the image {image} of deployment {point.deployment_id} is gone from the "
+                    "engine (removed outside Slipway): it cannot be rolled back to",
+                    deployment_id=point.deployment_id,
+                )
+            ctx.say(f"{image} is gone from the engine: using its copy {point.registry_ref}")
+            image = point.registry_ref
+            target = app.rollback_registry
+            auth = target.auth if target and target.id == point.registry_id else None
+        ctx.say(
+            f"rolling back to deployment {point.deployment_id} of {app.app_name}, image {image}"
+        )
+        ctx.say(
+            "releasing what that deployment released (env, ports, mounts, limits, health "
+            "check, command, replicas), not the application's current settings; no fetch, "
+            "no build"
+        )
+        ctx.image_ref = image
+        ctx.registry_auth = auth
+        ctx.commit_sha = point.commit_sha
+        ctx.rollback = point.released
+
+
+class PushRollbackCopy:
+    """With ``rollbackRegistryId``: after a verified release, a copy of its image goes to
+    the rollback registry under its own tag ``rollback-<deploymentId>``, so the rollback
+    point outlives the local image. A failed copy is logged; the deployment stays DONE
+    with its local rollback point."""
+
+    step = Step.ROLLBACK_COPY
+
+    def run(self, ctx: RunContext) -> None:
+        app = ctx.deployment.app
+        target, pusher = app.rollback_registry, ctx.adapters.pusher
+        assert target is not None and ctx.service is not None
+        if pusher is None:
+            ctx.say("this worker has no image pusher: no rollback copy pushed")
+            return
+        repository, tag = target.repository(app.app_name), f"rollback-{ctx.deployment.id}"
+        ctx.say(f"Pushing a rollback copy of {ctx.service.image} to {repository}:{tag}")
+        try:
+            pushed = with_fetch_retries(
+                ctx,
+                lambda: pusher.push(
+                    ctx.service.image if ctx.service else "",
+                    target=target,
+                    repository=repository,
+                    tag=tag,
+                    log=ctx.log,
+                    cancel=ctx.cancel,
+                ),
+            )
+        except RegistryError as exc:
+            ctx.say(f"The rollback copy was not pushed ({exc}); the local rollback point stays")
+            return
+        ctx.rollback_copy = (target.id, f"{pushed.repository}:{tag}@{pushed.digest}")
+        ctx.say(f"Rollback copy pushed: {pushed.repository}:{tag}@{pushed.digest}")
+
+
+def _pullable(image: str) -> bool:
+    """A registry reference by digest: Swarm pulls it wherever it is missing."""
+    return "@sha256:" in image and not image.startswith("slipway/")
+
+
+def _auth_for(image: str, ctx: RunContext) -> RegistryAuth | None:
+    """The credentials of the registry ``image`` is on, among the application's."""
+    app = ctx.deployment.app
+    host = image.split("/", 1)[0]
+    for target in (app.registry, app.rollback_registry):
+        if target is not None and target.host == host:
+            return target.auth
+    return app.registry_auth

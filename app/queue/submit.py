@@ -11,7 +11,7 @@ from app.db.models import Deployment
 from app.db.repos import applications, deployments
 from app.db.session import Database
 from app.engine.events import announce
-from app.errors import Conflict
+from app.errors import BadInput, Conflict
 from app.ids import new_id
 from app.logs.bus.base import Bus
 from app.queue.actors import DeploymentQueue
@@ -24,6 +24,10 @@ DEFAULT_TITLES = {
     DeploymentTrigger.REBUILD: "Rebuild deployment",
     DeploymentTrigger.DROP: "Drop deployment",
 }
+# A deploy asked for by a person: after a rollback, webhooks deploy again once one is queued.
+MANUAL_TRIGGERS = frozenset(
+    {DeploymentTrigger.MANUAL, DeploymentTrigger.REBUILD, DeploymentTrigger.DROP}
+)
 
 
 REBUILDABLE = GIT_SOURCES | {SourceType.DROP}
@@ -58,6 +62,7 @@ def submit(
     scheduled_at: datetime | None = None,
     source: SourceOverride | None = None,
     deployment_id: str | None = None,
+    rollback_of: str | None = None,
 ) -> Submitted:
     """Queue a deployment of the application; the worker decides when it may start.
 
@@ -67,6 +72,11 @@ def submit(
     narrows what is fetched (a commit, a tag or branch, a drop's build folder); a queued
     duplicate must ask for the same source. ``deployment_id`` (a fresh :func:`new_id`)
     lets the caller put files where the worker will look before the message is sent.
+
+    ``rollback_of`` (trigger ROLLBACK): the DONE deployment of this application whose
+    rollback point is released again, checked in the same locked transaction (BadInput
+    saying why it cannot be); the application is then pinned to the rollback, so push and
+    tag webhooks skip, until a manual deployment (MANUAL, REBUILD, DROP) is queued.
     """
     source = source or SourceOverride()
     if scheduled_at is not None and scheduled_at <= utcnow():
@@ -76,7 +86,18 @@ def submit(
         kind = SourceType(app.source_type)
         if trigger is DeploymentTrigger.REBUILD and kind not in REBUILDABLE:
             raise Conflict(f"a {kind.value} application has no source to rebuild; deploy it")
-        if scheduled_at is None and trigger is not DeploymentTrigger.DROP:
+        if trigger in MANUAL_TRIGGERS:  # also when an equal one is already queued
+            app.rollback_pinned_id = None
+        if trigger is DeploymentTrigger.ROLLBACK:
+            target = deployments.get(session, rollback_of or "")
+            if target is not None and target.application_id != app.id:
+                raise BadInput(
+                    f"deployment {rollback_of} belongs to another application, not {app.name!r}"
+                )
+            refusal = deployments.rollback_refusal(target, app, str(rollback_of))
+            if refusal:
+                raise BadInput(refusal)
+        elif scheduled_at is None and trigger is not DeploymentTrigger.DROP:
             existing = deployments.queued_duplicate(
                 session, app.id, trigger.value, source.sha, source.ref
             )
@@ -101,8 +122,11 @@ def submit(
                 source_ref=source.ref,
                 source_ref_kind=source.ref_kind if source.ref else None,
                 build_path=source.build_path,
+                rollback_of_id=rollback_of if trigger is DeploymentTrigger.ROLLBACK else None,
             ),
         )
+        if trigger is DeploymentTrigger.ROLLBACK:
+            app.rollback_pinned_id = dep.id
     announce(bus, deployment_id=dep.id, application_id=dep.application_id, status=status.value)
     try:
         if scheduled_at is None:

@@ -77,6 +77,15 @@ class Runtime(Protocol):
         restored; ReleaseError or HealthCheckError when it does not come back."""
         ...
 
+    def image_present(self, image: str) -> bool:
+        """Does the engine hold ``image`` (a tag, ``repo@sha256:...`` or an image ID)?"""
+        ...
+
+    def remove_image(self, image: str) -> bool:
+        """Remove the reference ``image`` (not forced: an image a container uses stays);
+        True when removed, False when absent or in use."""
+        ...
+
     def drained(self, name: str) -> bool:
         """True once no container of service ``name`` is left (its images can go)."""
         ...

@@ -37,6 +37,7 @@ class FakeRuntime:
     removed: list[str] = field(default_factory=list)
     undone: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # tag -> deployment id
+    removed_images: list[str] = field(default_factory=list)
     _previous: dict[str, ServiceSpec] = field(default_factory=dict)
 
     def pull(
@@ -133,6 +134,18 @@ class FakeRuntime:
             raise HealthCheckError(self.verify_error)
         self.verified.append(spec.name)
         log(f"service {spec.name} is healthy", stream=LogStream.SYSTEM)
+
+    def image_present(self, image: str) -> bool:
+        """Built images it was given to release (and did not prune), and pulled ones."""
+        return image in self.images or "@sha256:" in image
+
+    def remove_image(self, image: str) -> bool:
+        """Forget ``image`` unless a service uses it."""
+        if image not in self.images or any(s.image == image for s in self.services.values()):
+            return False
+        del self.images[image]
+        self.removed_images.append(image)
+        return True
 
     def drained(self, name: str) -> bool:
         """No containers here: a removed service is drained at once."""

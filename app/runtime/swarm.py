@@ -219,6 +219,27 @@ class SwarmRuntime:
                     logger.info("keeping image %s: %s", tag, exc.explanation or exc)
         return removed
 
+    def image_present(self, image: str) -> bool:
+        try:
+            self._client.api.inspect_image(image)
+        except NotFound:
+            return False
+        except (DockerException, OSError) as exc:
+            raise Unavailable(f"could not look up image {image}: {exc}") from exc
+        return True
+
+    def remove_image(self, image: str) -> bool:
+        try:
+            self._client.api.remove_image(image, noprune=False)
+        except NotFound:
+            return False
+        except APIError as exc:  # in use by a container (a running service): keep it
+            logger.info("keeping image %s: %s", image, exc.explanation or exc)
+            return False
+        except (DockerException, OSError) as exc:
+            raise Unavailable(f"could not remove image {image}: {exc}") from exc
+        return True
+
     def drained(self, name: str) -> bool:
         """True once no container of service ``name`` is left on this engine."""
         label = f"com.docker.swarm.service.name={name}"

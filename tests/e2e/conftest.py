@@ -79,12 +79,15 @@ def cleanup(docker_client: Any) -> Iterator[list[str]]:
     for name in names:
         for service in docker_client.services.list(filters={"name": name}):
             service.remove()
-    label = [f"com.docker.swarm.service.name={n}" for n in names]
+    # one name per query: several label filters must all match (AND), so a list of
+    # names would match no container and nothing would be waited for
     deadline = time.monotonic() + 30
-    while label and docker_client.containers.list(all=True, filters={"label": label}):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    for name in names:
+        label = f"com.docker.swarm.service.name={name}"
+        while docker_client.containers.list(all=True, filters={"label": label}):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     for name in names:
         for image in docker_client.images.list(name=f"slipway/{name}"):
             docker_client.images.remove(image.id, force=True)

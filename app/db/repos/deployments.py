@@ -385,3 +385,46 @@ def latest_fetched(session: Session, application_id: str) -> Deployment | None:
         .order_by(Deployment.id.desc())
         .limit(1)
     ).first()
+
+
+def latest_done(session: Session, application_id: str) -> Deployment | None:
+    """The application's newest DONE deployment: the version running now."""
+    return session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.application_id == application_id,
+            Deployment.status == DeploymentStatus.DONE.value,
+        )
+        .order_by(Deployment.id.desc())
+        .limit(1)
+    ).first()
+
+
+def forget_rollback_point(session: Session, deployment_id: str) -> None:
+    """Its image is gone: it can no longer be rolled back to (``canRollback`` false)."""
+    session.execute(
+        update(Deployment)
+        .where(Deployment.id == deployment_id)
+        .values(rollback_image=None, rollback_registry_ref=None, rollback_registry_id=None)
+    )
+
+
+def rollback_refusal(
+    dep: Deployment | None, app: Application | None, deployment_id: str
+) -> str | None:
+    """Why ``dep`` cannot be rolled back to, or None when it can (``canRollback``)."""
+    if dep is None or app is None:
+        return f"deployment {deployment_id} does not exist"
+    if not app.rollback_active:
+        return f"rollbackActive is off for application {app.name!r}: it keeps no rollback points"
+    if dep.status != DeploymentStatus.DONE.value:
+        state = "is still running" if dep.status == "RUNNING" else f"ended {dep.status}"
+        if dep.status in ("QUEUED", "SCHEDULED"):
+            state = f"is {dep.status} (it has not run yet)"
+        return f"deployment {deployment_id} {state}: only a DONE deployment can be rolled back to"
+    if not dep.release_spec_enc or not (dep.rollback_image or dep.rollback_registry_ref):
+        return (
+            f"deployment {deployment_id} has no rollback point left (its image was pruned or "
+            "removed, or rollbackActive was off when it ran)"
+        )
+    return None

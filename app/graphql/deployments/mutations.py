@@ -9,7 +9,7 @@ import strawberry
 from starlette.concurrency import run_in_threadpool
 from strawberry.file_uploads import Upload
 
-from app.db.repos import applications
+from app.db.repos import applications, deployments
 from app.engine import control
 from app.engine.retention import prune_application
 from app.errors import BadInput
@@ -189,6 +189,56 @@ class DeploymentMutations:
             )
         )
         return Deployment.from_row(row)
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Roll back to an earlier DONE deployment of its application: queues a new "
+        "deployment (trigger ROLLBACK, rollbackOfId set) that skips fetch and build, releases "
+        "that deployment's image with the snapshot of what it released (env, ports, mounts, "
+        "limits, health check, command, replicas) and verifies it like any deployment; it "
+        "queues behind a running one and can be cancelled. Push and tag webhooks then skip "
+        "until the next deployApplication, redeployApplication or dropDeployment. "
+        "BAD_USER_INPUT (saying why) for an unknown deployment, one of another application "
+        "than applicationId, one not DONE (queued, running, ERROR, CANCELLED), one whose "
+        "rollback point is gone (pruned), or an application with rollbackActive off.",
+    )
+    async def rollback_deployment(
+        self,
+        info: Info,
+        deployment_id: strawberry.ID,
+        application_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="when given, the deployment must belong to this application"
+            ),
+        ] = None,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> Deployment:
+        state = info.context.state
+        title, description = check_title(title), check_description(description)
+        target_id = check_length(str(deployment_id), "deploymentId", 64)
+        target = await info.context.db(deployments.get, target_id)
+        if target is None:
+            raise BadInput(f"deployment {target_id} does not exist")
+        if application_id is not None and str(application_id) != target.application_id:
+            raise BadInput(
+                f"deployment {target_id} belongs to another application, not {application_id}"
+            )
+        result = await run_in_threadpool(
+            lambda: submit(
+                settings=state.settings,
+                db=state.db,
+                bus=state.hub.bus,
+                queue=state.queue,
+                application_id=target.application_id,
+                trigger=DeploymentTrigger.ROLLBACK,
+                title=title or f"Rollback to deployment {target_id}",
+                description=description,
+                rollback_of=target_id,
+            )
+        )
+        return Deployment.from_row(result.deployment)
 
     @strawberry.mutation(
         permission_classes=[CanDeploy],

@@ -97,6 +97,11 @@ class Deployment(Node):
     cancel_requested: bool = strawberry.field(
         description="a cancel or kill was asked for and the worker is stopping it"
     )
+    rollback_of_id: strawberry.ID | None = strawberry.field(
+        description="a ROLLBACK: the deployment whose rollback point it released again"
+    )
+    # DONE with a rollback point (image and snapshot) kept: from the row, no Docker call
+    has_rollback_point: strawberry.Private[bool] = False
 
     @strawberry.field
     async def application(
@@ -108,6 +113,16 @@ class Deployment(Node):
         if row is None:
             raise NotFound(f"application {self.application_id} no longer exists")
         return Application.from_row(row)
+
+    @strawberry.field(
+        description="rollbackDeployment would accept it: DONE, its rollback point (image and "
+        "release snapshot) still kept, and rollbackActive on for its application"
+    )
+    async def can_rollback(self, info: Info) -> bool:
+        if not self.has_rollback_point or self.status != DeploymentStatus.DONE:
+            return False
+        row = await applications_loader(info.context).load(str(self.application_id))
+        return row is not None and bool(row.rollback_active)
 
     @strawberry.field(description="position in the queue, while QUEUED")
     async def queue_position(self, info: Info) -> int | None:
@@ -151,6 +166,10 @@ class Deployment(Node):
             error_message=row.error_message,
             scheduled_at=row.scheduled_at,
             cancel_requested=bool(row.cancel_requested),
+            rollback_of_id=_opt_id(row.rollback_of_id),
+            has_rollback_point=bool(
+                row.release_spec_enc and (row.rollback_image or row.rollback_registry_ref)
+            ),
         )
 
 
