@@ -33,6 +33,7 @@ class AppSettings(Protocol):
     watch_paths: list[str]
     preview_enabled: bool
     preview_allow_forks: bool
+    rollback_pinned_id: str | None  # a rollback was asked for since the last manual deploy
 
 
 class Action(enum.StrEnum):
@@ -92,6 +93,13 @@ def _push(app: AppSettings, event: WebhookEvent, provider: str) -> Decision:
         return nothing("ignored", "autoDeploy is off")
     if not event.ref or not valid_ref(event.ref):
         return nothing("ignored", f"the ref {event.ref!r} is not a usable git ref name")
+    if app.rollback_pinned_id:
+        return nothing(
+            "skipped",
+            f"the application was rolled back (deployment {app.rollback_pinned_id}): push and "
+            "tag webhooks do not deploy over a rollback until the next manual deploy "
+            "(deployApplication or redeployApplication)",
+        )
     marker = skip_marker(event.message)
     if marker:
         return nothing("skipped", f"the head commit message says {marker}")

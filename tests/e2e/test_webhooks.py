@@ -365,3 +365,34 @@ def test_the_deployment_builds_the_payloads_commit_from_a_real_remote(
         assert dep["status"] == "DONE", dep["errorMessage"]
         assert dep["commitSha"] == older != newer
         hooks.http.close()
+
+
+ROLLBACK = "mutation($id: ID!) { rollbackDeployment(deploymentId: $id) { id } }"
+DEPLOY_NOW = "mutation($id: ID!) { deployApplication(applicationId: $id) { id } }"
+
+
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_after_a_rollback_pushes_are_skipped_until_a_manual_deploy(
+    hooks: Hooks, provider: str
+) -> None:
+    app_id, secret = hooks.app(provider)
+    first = hooks.client(DEPLOY_NOW, id=app_id)["deployApplication"]["id"]
+    assert wait_finished(hooks.client, first)["status"] == "DONE"
+    back = hooks.client(ROLLBACK, id=first)["rollbackDeployment"]["id"]
+    # skipped from the moment the rollback is queued, not only once it has run
+    res = hooks.send(provider, app_id, push(provider, sha=SHA), secret=secret)
+    assert (res.status_code, res.json()["outcome"]) == (200, "skipped"), res.text
+    reason = res.json()["reason"]
+    assert f"rolled back (deployment {back})" in reason and "next manual deploy" in reason
+    assert wait_finished(hooks.client, back)["status"] == "DONE"
+    res = hooks.send(provider, app_id, push(provider, sha="2" * 40), secret=secret)
+    assert res.json()["outcome"] == "skipped"
+    assert [d.trigger for d in hooks.deployments(app_id)] == ["MANUAL", "ROLLBACK"]
+    [delivery, *_] = [d for d in hooks.deliveries(app_id) if d.outcome.startswith("skipped")]
+    assert "rolled back" in delivery.outcome
+
+    manual = hooks.client(DEPLOY_NOW, id=app_id)["deployApplication"]["id"]
+    wait_finished(hooks.client, manual)
+    res = hooks.send(provider, app_id, push(provider, sha="3" * 40), secret=secret)
+    assert (res.status_code, res.json()["outcome"]) == (202, "deployed"), res.text
+    assert hooks.deployments(app_id)[-1].requested_sha == "3" * 40

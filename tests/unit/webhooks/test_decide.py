@@ -23,6 +23,7 @@ class App:
     watch_paths: list[str] = field(default_factory=list)
     preview_enabled: bool = False
     preview_allow_forks: bool = False
+    rollback_pinned_id: str | None = None
 
 
 PUSH = WebhookEvent(
@@ -252,3 +253,32 @@ def test_a_fork_pull_request_is_not_built_unless_forks_are_allowed(
 def test_a_fork_pull_request_closing_still_closes_its_preview() -> None:
     d = decide(App(), pr_event(PullRequestAction.CLOSE, same_repository=False), provider="x")
     assert d.action is Action.CLOSE_PREVIEW
+
+
+@pytest.mark.parametrize("event", [PUSH, TAG], ids=["push", "tag"])
+def test_after_a_rollback_pushes_and_tags_are_skipped_saying_why(event: WebhookEvent) -> None:
+    trigger = "TAG" if event is TAG else "PUSH"
+    d = decide(App(trigger_type=trigger, rollback_pinned_id="01abc"), event, provider="github")
+    assert (d.action, d.outcome) == (Action.NOTHING, "skipped")
+    assert "rolled back (deployment 01abc)" in d.reason and "next manual deploy" in d.reason
+    assert decide(App(trigger_type=trigger), event, provider="github").action is Action.DEPLOY
+
+
+def test_a_rollback_does_not_stop_previews() -> None:
+    pr = WebhookEvent(
+        kind=EventKind.PULL_REQUEST,
+        name="pull_request",
+        ref=None,
+        sha=SHA,
+        pull_request=PullRequest(
+            number=7,
+            action=PullRequestAction.OPEN,
+            head_ref="feature",
+            head_sha=SHA,
+            base_ref="main",
+            title="t",
+            same_repository=True,
+        ),
+    )
+    d = decide(App(preview_enabled=True, rollback_pinned_id="01abc"), pr, provider="github")
+    assert d.action is Action.OPEN_PREVIEW
