@@ -70,6 +70,26 @@ need_root_install() {
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
+# ensure_node_clients: the npm clients of tests/e2e/js (pinned by its package-lock.json),
+# installed with `npm ci` when node_modules is missing or older than the lock file.
+ensure_node_clients() {
+  local dir=$ROOT/tests/e2e/js stamp=$ROOT/tests/e2e/js/node_modules/.installed
+  [[ -f $dir/package-lock.json ]] || return 0
+  if ! command -v npm >/dev/null; then
+    log "npm not found: tests/e2e/test_clients.py will skip (scripts/services up node)"
+    [[ ${CI:-} != true ]] || return 1
+    return 0
+  fi
+  if [[ ! -f $stamp || $dir/package-lock.json -nt $stamp ]]; then
+    log "npm ci in tests/e2e/js (log: tests/e2e/js/npm.log)"
+    if ! (cd "$dir" && npm ci --no-audit --no-fund) >"$dir/npm.log" 2>&1; then
+      tail -n 30 "$dir/npm.log" >&2
+      return 1
+    fi
+    touch "$stamp"
+  fi
+}
+
 # ensure_venv: create .venv if missing; (re)install the project when
 # pyproject.toml is newer than the stamp .venv/.installed.
 ensure_venv() {
