@@ -41,8 +41,11 @@ FLAGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio
+    loop running on the main thread while it is started, and every asyncio test after it
+    (asyncio.run, pytest-asyncio) would fail with "cannot be called from a running loop"."""
     if not (shutil.which(CHROMIUM) or os.access(CHROMIUM, os.X_OK)):
         missing(f"Chromium ({CHROMIUM}; scripts/services up chromium)")
     try:
