@@ -81,7 +81,6 @@ class LogFollower:
                 subprotocols=[PROTOCOL],  # type: ignore[list-item]
                 max_size=None,
                 open_timeout=10,
-                compression=None,
             )
         except InvalidURI as exc:
             raise ClientError(f"not a WebSocket URL: {self.connection.ws_url}") from exc
@@ -119,7 +118,15 @@ class LogFollower:
         if payload.get("errors"):
             raise from_graphql(payload["errors"])
         lines: Batch = (payload.get("data") or {}).get("deploymentLogs") or []
-        fresh = [line for line in lines if line["seq"] > self.last_seq]
+        if not lines:
+            return
+        # In seq order from the server: only a batch overlapping what was handed on (a replay
+        # racing the live tail) needs filtering line by line.
+        fresh = (
+            lines
+            if lines[0]["seq"] > self.last_seq
+            else [line for line in lines if line["seq"] > self.last_seq]
+        )
         if fresh:
             self.on_lines(fresh)
             self.last_seq = fresh[-1]["seq"]

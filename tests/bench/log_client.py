@@ -21,7 +21,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 QUERY = """
-subscription($id: ID!) { deploymentLogs(deploymentId: $id, afterSeq: 0) { seq message } }"""
+subscription($id: ID!) { deploymentLogs(deploymentId: $id, afterSeq: 0) { %s } }"""
+FIELDS = "seq message"
 
 
 @dataclass
@@ -74,7 +75,9 @@ class Follower:
                 rep.latencies.append(round(now - wrote, 6))
         self.first.set()
 
-    async def run(self, url: str, key: str, deployment_id: str, *, deflate: bool) -> None:
+    async def run(
+        self, url: str, key: str, deployment_id: str, *, deflate: bool, fields: str = FIELDS
+    ) -> None:
         # No client keepalive: a busy server answers pings late, and the benchmark should
         # measure that as latency, not turn it into disconnects.
         async with connect(
@@ -88,7 +91,7 @@ class Follower:
             ack = json.loads(await ws.recv())
             if ack.get("type") != "connection_ack":
                 raise RuntimeError(f"expected connection_ack, got {ack}")
-            payload = {"query": QUERY, "variables": {"id": deployment_id}}
+            payload = {"query": QUERY % fields, "variables": {"id": deployment_id}}
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
             async for raw in ws:
                 now = time.time()
@@ -108,7 +111,9 @@ class Follower:
 
 async def _guarded(follower: Follower, args: argparse.Namespace) -> None:
     try:
-        await follower.run(args.url, args.key, args.deployment, deflate=not args.no_deflate)
+        await follower.run(
+            args.url, args.key, args.deployment, deflate=not args.no_deflate, fields=args.fields
+        )
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
         follower.report.error = f"{exc.__class__.__name__}: {exc}"
         follower.first.set()
@@ -140,6 +145,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--sample", type=int, default=10, help="latency of every Nth line")
     parser.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
+    parser.add_argument("--fields", default=FIELDS, help="the LogLine fields to select")
     parser.add_argument("--ready-timeout", type=float, default=60)
     parser.add_argument("--timeout", type=float, default=180, help="after READY")
     return parser.parse_args(argv)
