@@ -293,3 +293,25 @@ def test_a_revoked_keys_stream_ends_unauthenticated(capped: Server, fakes: Fakes
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert last_seq(Path(dep["logPath"])) < 4000, "the stream ended before the deployment"
     wait_finished(Client(capped.url, capped.key(Scope.READ)), dep["id"])
+
+
+def test_operations_a_stream_cannot_carry_are_clear_errors(fake_server: Server) -> None:
+    """A query over multipart subscriptions (subscriptions only), a mutation over an SSE
+    GET (GET never mutates), a batch: each refused with a message, nothing logged."""
+    headers = {"x-api-key": fake_server.key(Scope.ADMIN)}
+    mutation = 'mutation { revokeApiKey(id: "x") }'
+    with Log() as log:
+        multipart = httpx.post(
+            fake_server.url, json={"query": LIST}, headers={**headers, **MULTIPART}
+        )
+        sse_get = httpx.get(fake_server.url, params={"query": mutation}, headers={**headers, **SSE})
+        batch = httpx.post(fake_server.url, json=[{"query": LIST}], headers={**headers, **SSE})
+    (payload,) = multipart_payloads(multipart.content)
+    assert payload["errors"][0]["message"] == "queries are not allowed"
+    events = list(sse_events(sse_get.text.splitlines()))
+    assert events[0].json()["errors"][0]["message"] == "mutations are not allowed"
+    assert [e.event for e in events] == ["next", "complete"]
+    assert batch.status_code == 400 and "Batching" in batch.json()["errors"][0]["message"]
+    for answer in (payload, events[0].json(), batch.json()):
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert log.records == [], log.text()
