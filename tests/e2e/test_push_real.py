@@ -30,7 +30,7 @@ from tests.e2e.queries import DEPLOY
 from tests.e2e.support_registries import CREATE as CREATE_REGISTRY
 from tests.e2e.support_registries import UPDATE_APP
 from tests.support.auth_registry import AuthRegistry
-from tests.support.fake_servers import closed_port
+from tests.support.fake_servers import refusing_port
 from tests.support.random_images import manifest_digest, registry_tags
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
@@ -197,18 +197,19 @@ def test_refused_credentials_end_the_deployment_at_once(
 def test_a_registry_where_nothing_listens_is_retried_then_fails(
     server: Server, cleanup: list[str], git_repo: Any, docker_client: Any
 ) -> None:
-    addr = closed_port()
-    app = create_git_app(server, git_repo("static-ok"), cleanup, name="unreachable")
-    attach_registry(server, app["id"], host=addr, username="u", password="pw-never-shown-42")
-    client = server.client(Scope.DEPLOY)
-    dep_id = client(DEPLOY, id=app["id"])["deployApplication"]["id"]
-    done = wait_finished(client, dep_id, timeout=180)
-    assert done["status"] == "ERROR"
-    assert done["steps"][-1]["step"] == "PUSH_IMAGE"
-    assert done["steps"][-1]["durationMs"] >= 3000  # waited 1 s, then 2 s
-    assert "cannot reach registry" in done["errorMessage"]
-    assert "connection refused" in done["errorMessage"]
+    with refusing_port() as addr:
+        app = create_git_app(server, git_repo("static-ok"), cleanup, name="unreachable")
+        attach_registry(server, app["id"], host=addr, username="u", password="pw-never-shown-42")
+        client = server.client(Scope.DEPLOY)
+        dep_id = client(DEPLOY, id=app["id"])["deployApplication"]["id"]
+        done = wait_finished(client, dep_id, timeout=180)
     lines = [x["message"] for x in done["logs"] if x["step"] == "PUSH_IMAGE"]
+    why = (done["errorMessage"], lines)  # shown when an assert fails
+    assert done["status"] == "ERROR", why
+    assert done["steps"][-1]["step"] == "PUSH_IMAGE", why
+    assert "cannot reach registry" in done["errorMessage"], why
+    assert "connection refused" in done["errorMessage"], why
+    assert done["steps"][-1]["durationMs"] >= 3000, why  # waited 1 s, then 2 s
     retries = [m for m in lines if "network error, retrying" in m]
     assert [m.rsplit(" ", 3)[1:] for m in retries] == [["in", "1s", "(1/2)"], ["in", "2s", "(2/2)"]]
     assert "pw-never-shown-42" not in json.dumps(done)

@@ -1,6 +1,6 @@
 """Loopback servers that are not registries, for the registry client's and pusher's fault
 tests: one that answers every request 200 without the registry header, one that accepts
-connections and never answers, a port where nothing listens, and a registry whose every
+connections and never answers, ports where nothing listens, and a registry whose every
 write fails with a status (5xx)."""
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ def silent_server() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextmanager
+def refusing_port() -> Iterator[str]:
+    """``127.0.0.1:PORT`` that refuses connections for as long as it is held: bound but not
+    listening, so no other process can take the port meanwhile (as one may after
+    :func:`closed_port`, on a machine running other tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
         yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 

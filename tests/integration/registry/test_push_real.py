@@ -18,7 +18,7 @@ from app.errors import Cancelled, RegistryAuthError, RegistryNetworkError
 from app.registry.push import DockerPusher
 from app.types import CancelToken, LogStream, RegistryAuth, RegistryTarget
 from tests.support.auth_registry import AuthRegistry
-from tests.support.fake_servers import closed_port, failing_registry
+from tests.support.fake_servers import failing_registry, refusing_port
 from tests.support.random_images import (
     manifest_digest,
     random_image,
@@ -167,10 +167,9 @@ def test_no_credentials_for_the_htpasswd_registry_says_to_set_them(
 def test_a_registry_where_nothing_listens_is_a_network_error(
     pusher: DockerPusher, image: str
 ) -> None:
-    addr = closed_port()
-    auth = RegistryAuth(username="u", password="pw-not-shown-4711", registry=addr)
-    target = RegistryTarget(id="r4", name="gone", host=addr, auth=auth, secure=False)
-    with pytest.raises(RegistryNetworkError) as caught:
+    with refusing_port() as addr, pytest.raises(RegistryNetworkError) as caught:
+        auth = RegistryAuth(username="u", password="pw-not-shown-4711", registry=addr)
+        target = RegistryTarget(id="r4", name="gone", host=addr, auth=auth, secure=False)
         pusher.push(
             image,
             target=target,
