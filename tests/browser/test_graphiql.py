@@ -75,6 +75,10 @@ def test_graphiql_runs_offline_with_the_key_from_its_headers_pane(
     page.goto(server.url)
     page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
     set_editor(page, HEADERS, json.dumps({"x-api-key": key}))
+    with page.expect_response(lambda r: r.request.method == "POST") as introspection:
+        page.click('button[aria-label="Re-fetch GraphQL schema"]')  # as the README says
+    assert introspection.value.status == 200
+    assert "__schema" in introspection.value.text()
     set_editor(page, QUERY, "{ applications { edges { node { id name } } } }")
     run(page)
     data = result_of(page, app_id)
