@@ -31,7 +31,7 @@ On the server's machine:
 
 \b
 Anywhere, talking to a server over its API (SLIPWAY_URL, SLIPWAY_API_KEY):
-  apps, status, deploy, redeploy, cancel, logs, queue, api-key list, api-key revoke
+  apps, status, deploy, redeploy, rollback, cancel, logs, queue, api-key list, api-key revoke
   --output json: one JSON document; with --follow, JSON lines (one object a line)
 
 \b
@@ -288,6 +288,17 @@ def redeploy(api: Api, connection: Connection, app: str, follow: bool, output: s
     from app.client import commands
 
     return commands.start(api, connection, app, redeploy=True, follow=follow, output=output)
+
+
+@cli.command(help="release DEPLOYMENT's image again (a new ROLLBACK deployment); prints its id")
+@click.argument("deployment")
+@_FOLLOW
+@_OUTPUT
+@remote
+def rollback(api: Api, connection: Connection, deployment: str, follow: bool, output: str) -> int:
+    from app.client import commands
+
+    return commands.rollback(api, connection, deployment, follow=follow, output=output)
 
 
 @cli.command(help="cancel APP's queued deployments and stop its running one")

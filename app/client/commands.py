@@ -1,7 +1,7 @@
 """The CLI's remote commands: each talks to a server over the API, never to its database.
 
-``apps``, ``status``, ``deploy``, ``redeploy``, ``cancel``, ``logs``, ``queue`` and the remote
-``api-key list``/``revoke``. Each returns its exit code (errors.py): 0, 1 when the command or
+``apps``, ``status``, ``deploy``, ``redeploy``, ``rollback``, ``cancel``, ``logs``, ``queue``,
+the remote ``api-key list``/``revoke``. Each returns its exit code (errors.py): 0, 1 when the command or
 the followed deployment failed, 130 when the deployment was cancelled or Ctrl-C pressed.
 """
 
@@ -137,6 +137,21 @@ def start(
         return 0
     where = f" (position {deployment['queuePosition']})" if deployment["queuePosition"] else ""
     sys.stderr.write(f"deployment of {app['name']} {deployment['status']}{where}:\n")
+    sys.stdout.write(deployment["id"] + "\n")
+    return 0
+
+
+def rollback(
+    api: Api, connection: Connection, deployment_id: str, *, follow: bool, output: str
+) -> int:
+    """rollbackDeployment: a new deployment releasing that DONE deployment's image again."""
+    deployment = api.call(q.ROLLBACK, id=deployment_id)["rollbackDeployment"]
+    if follow:
+        return follow_deployment(api, connection, deployment, output=output)
+    if output == "json":
+        write_json(deployment)
+        return 0
+    sys.stderr.write(f"rollback to deployment {deployment_id} {deployment['status']}:\n")
     sys.stdout.write(deployment["id"] + "\n")
     return 0
 

@@ -2,7 +2,7 @@
 
 APP_FIELDS = "id name appName status sourceType buildType"
 DEPLOYMENT_FIELDS = """id applicationId title status trigger createdAt startedAt finishedAt
-  errorMessage queuePosition cancelRequested"""
+  errorMessage queuePosition cancelRequested rollbackOfId"""
 FINAL_FIELDS = f"{DEPLOYMENT_FIELDS} steps {{ step outcome durationMs message }}"
 
 APPLICATION = f"query($id: ID!) {{ application(id: $id) {{ {APP_FIELDS} }} }}"
@@ -22,6 +22,9 @@ mutation($app: ID!) {{ deployApplication(applicationId: $app) {{ {DEPLOYMENT_FIE
 
 REDEPLOY = f"""
 mutation($app: ID!) {{ redeployApplication(applicationId: $app) {{ {DEPLOYMENT_FIELDS} }} }}"""
+
+ROLLBACK = f"""
+mutation($id: ID!) {{ rollbackDeployment(deploymentId: $id) {{ {DEPLOYMENT_FIELDS} }} }}"""
 
 CANCEL = f"""
 mutation($app: ID!) {{ cancelDeployment(applicationId: $app) {{ {DEPLOYMENT_FIELDS} }} }}"""

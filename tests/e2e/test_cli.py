@@ -274,3 +274,24 @@ def test_on_a_terminal_colours_and_a_spinner_and_no_colour_with_no_color(
     code, plain = on_terminal(url, key, "redeploy", "web", "--follow", NO_COLOR="1")
     assert code == 0, plain
     assert "==> BUILD_IMAGE" in plain and not COLOUR.search(plain), plain
+
+
+def test_rollback_follow_releases_an_earlier_deployment_again(fake_server: Server) -> None:
+    app = _app(fake_server, name="web")
+    url, key = _url(fake_server), fake_server.key(Scope.DEPLOY)
+    first = slipway(url, key, "deploy", "web")
+    assert first.returncode == 0, first.stderr
+    first_id = first.stdout.strip()
+    assert wait_finished(fake_server.client(), first_id)["status"] == "DONE"
+    assert slipway(url, key, "deploy", "web", "--follow").returncode == 0
+    back = slipway(url, key, "rollback", first_id, "--follow", "--output", "json")
+    assert back.returncode == 0, back.stderr
+    end = json_lines(back.stdout)[-1]
+    assert (end["type"], end["status"], end["trigger"]) == ("deployment", "DONE", "ROLLBACK")
+    assert end["rollbackOfId"] == first_id and end["applicationId"] == app["id"]
+    assert "==> RELEASE" in [d["message"] for d in json_lines(back.stdout)[:-1]]
+    read = slipway(url, fake_server.key(Scope.READ), "rollback", first_id)
+    assert read.returncode == 1 and read.stderr.endswith("(FORBIDDEN)\n"), read.stderr
+    unknown = slipway(url, key, "rollback", "nope")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: ")
+    assert unknown.stderr.endswith("(BAD_USER_INPUT)\n") and len(unknown.stderr.splitlines()) == 1
