@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             view.state.runtime = engine.adapters.runtime
             view.state.registry = engine.adapters.registry or view.state.registry
             engine_link = engine.adapters.engine
+            view.state.engine = engine_link
             worker = Worker(
                 engine=engine, queue=queue, threads=settings.worker_threads, poll_ms=100
             )

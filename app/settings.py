@@ -149,6 +149,18 @@ class Settings(BaseSettings):
         "empty: same origin only",
     )
     graphiql: bool = Field(default=True, description="the GraphiQL explorer on a browser GET")
+    build_http_proxy: str = Field(
+        default="",
+        description="HTTP_PROXY (and http_proxy) given to every image build as a build arg; "
+        "Docker keeps these out of the image config; credentials in it are masked in logs",
+    )
+    build_https_proxy: str = Field(default="", description="HTTPS_PROXY for builds, likewise")
+    build_no_proxy: str = Field(default="", description="NO_PROXY for builds, likewise")
+    docker_cli: str = Field(
+        default="docker",
+        description="the docker CLI with BuildKit (Docker >= 18.09) that builds applications "
+        "with build secrets (DOCKER_BUILDKIT=1 docker build --secret); PATH is searched",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

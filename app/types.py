@@ -237,6 +237,7 @@ class BuildSpec:
     memory_limit: int | None = None  # bytes, for the build's containers
     cpu_limit: float | None = None  # cores
     proxy: dict[str, str] = field(default_factory=dict)  # HTTP_PROXY, HTTPS_PROXY, NO_PROXY
+    cache_ledger: Path | None = None  # where the classic builder notes the images it created
 
 
 class LogFn(Protocol):

@@ -7,6 +7,7 @@ build (and the container of a running ``RUN`` step) because its client went away
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
+from app.builders.cache import BuildSteps, CacheLedger
+from app.builders.limits import allow_engine_limits, classic_limits, describe_limits
 from app.errors import BadInput, BuildError
 from app.http_streams import ResponseInterrupter
 from app.sources.validate import validate_env_key, validate_relative_path
@@ -38,6 +41,7 @@ class DockerfileBuilder:
         """``client`` is a ``docker.DockerClient`` or a ``docker.APIClient``."""
         self._api: Any = getattr(client, "api", client)
         _install_response_capture(self._api)
+        allow_engine_limits()
 
     def build(self, spec: BuildSpec, *, log: LogFn, cancel: CancelToken) -> str:
         """Build ``spec.tag`` from ``spec.dockerfile`` in ``spec.context_path``; return its id."""
@@ -56,9 +60,18 @@ class DockerfileBuilder:
         cancel: CancelToken,
     ) -> str:
         """Build from already-checked absolute paths (``dockerfile`` may lie outside)."""
-        build_args = checked_build_args(spec)
+        if spec.secrets:
+            raise BuildError("build secrets need a BuildKit build, which this builder cannot do")
+        build_args = spec.proxy | checked_build_args(spec)
+        target = checked_target(spec.target)
         cancel.check()
-        log(f"Building {spec.tag} from {dockerfile.name}", stream=LogStream.SYSTEM)
+        stage = f" (stage {target})" if target else ""
+        log(f"Building {spec.tag} from {dockerfile.name}{stage}", stream=LogStream.SYSTEM)
+        limits = describe_limits(spec.memory_limit, spec.cpu_limit)
+        if limits:
+            log(f"Build limits: {limits} for each step", stream=LogStream.SYSTEM)
+        seen, ok = BuildSteps(log), False
+        ledger = CacheLedger(spec.cache_ledger) if spec.cache_ledger is not None else None
         _captured.response = None
         try:
             chunks = self._api.build(
@@ -71,14 +84,23 @@ class DockerfileBuilder:
                 forcerm=True,
                 decode=True,
                 nocache=spec.no_cache,
-                pull=False,
+                pull=spec.no_cache,  # cleanCache: base images fresh too
+                target=target,
+                # the application's own cache only (builders/cache.py)
+                cache_from=ledger.sources() if ledger is not None and not spec.no_cache else None,
+                container_limits=classic_limits(spec.memory_limit, spec.cpu_limit),
                 timeout=None,
             )
             response = _take_captured_response()
-            return self._consume(chunks, response, spec=spec, log=log, cancel=cancel)
+            image_id = self._consume(chunks, response, spec=spec, log=seen, cancel=cancel)
+            ok = True
+            return image_id
         except _TRANSPORT_ERRORS as exc:
             cancel.check()
             raise BuildError(f"docker build of {spec.tag} failed: {_explain(exc)}") from exc
+        finally:
+            if ledger is not None:  # failed builds leave images too
+                ledger.record(seen, ok=ok)
 
     def _consume(
         self,
@@ -189,6 +211,18 @@ def checked_build_args(spec: BuildSpec) -> dict[str, str]:
         return {validate_env_key(key): value for key, value in spec.build_args.items()}
     except BadInput as exc:
         raise BuildError(f"invalid build argument: {exc}") from exc
+
+
+STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
+
+
+def checked_target(target: str | None) -> str | None:
+    """The target stage (``--target``), checked to be a stage name Docker accepts."""
+    if not target:
+        return None
+    if not STAGE.fullmatch(target):
+        raise BuildError(f"build stage {target[:60]!r} is not a valid stage name")
+    return target
 
 
 def _status_line(chunk: Mapping[str, Any]) -> str:

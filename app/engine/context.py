@@ -38,6 +38,11 @@ class Workspace:
     def code(self) -> Path:
         return self.root / "code"
 
+    @property
+    def build_cache_ledger(self) -> Path:
+        """The images this application's classic builds created (``builders/cache.py``)."""
+        return self.root / "build-cache.ids"
+
     def incoming(self, deployment_id: str) -> Path:
         return self.root / f"incoming-{deployment_id}"
 
@@ -64,6 +69,7 @@ class RunContext:
     rollback: ReleasedSpec | None = None  # ROLLBACK: the snapshot RELEASE releases again
     rollback_copy: tuple[str, str] | None = None  # ROLLBACK_COPY: (registry id, repo:tag@digest)
     extra: dict[str, str] = field(default_factory=dict)
+    build_proxy: dict[str, str] = field(default_factory=dict)  # HTTP(S)_PROXY build args
 
     def log(self, message: str, *, stream: LogStream = LogStream.STDOUT) -> None:
         """A LogFn for adapters: lines go to the current step."""

@@ -6,10 +6,10 @@ own published port (``previewPortBase`` + PR number) or domain label, ``previewE
 top of the parent's env only where ``previewInheritEnv`` asks for it), and its own named
 volumes. A pull request from another repository (a fork) runs code nobody here reviewed:
 its preview gets ``previewEnv`` alone, no bind mounts, and none of the parent's git, ssh or
-registry credentials or build arguments (:data:`_WITHHELD_FROM_FORKS`). Closing or merging the
-pull request marks it closed; :func:`sweep_closed` (run by every watchdog that has a
-runtime) cancels what it still runs, removes its service, its rows and log files, and
-the images nothing references any more.
+registry credentials, build arguments or build secrets (:data:`_WITHHELD_FROM_FORKS`).
+Closing or merging the pull request marks it closed; :func:`sweep_closed` (run by every
+watchdog that has a runtime) cancels what it still runs, removes its service, its rows and
+log files, and the images nothing references any more.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ _COPIED = (
     "build_args",
     "build_args_enc",
     "build_arg_keys",
+    "docker_build_stage",
+    "build_secrets_enc",
+    "build_secret_keys",
+    "build_memory_limit",
+    "build_cpu_limit",
+    "clean_cache",
     "cpu_limit",
     "memory_limit",
     "health_check_command",
@@ -77,6 +83,8 @@ _WITHHELD_FROM_FORKS: dict[str, Any] = {
     "build_args": {},
     "build_args_enc": None,
     "build_arg_keys": [],
+    "build_secrets_enc": None,
+    "build_secret_keys": [],
 }
 
 

@@ -6,11 +6,12 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.builders.proxy import proxy_secrets, settings_proxy
 from app.crypto import Cipher
 from app.db.models import Deployment
 from app.db.repos import applications, deployments, events, registries
@@ -60,6 +61,7 @@ class Engine:
         self._lock = threading.Lock()
         self._closing = False
         self._host_paths = HostPathPolicy.from_settings(settings)
+        self._build_proxy = settings_proxy(settings)
 
     def shutdown(self, reason: str = "the worker shut down") -> None:
         """Stop every deployment this engine is running: each ends ERROR, its release undone."""
@@ -95,6 +97,7 @@ class Engine:
             endpoint_mode=self.settings.endpoint_mode,
             fetch_retries=self.settings.fetch_retries,
             extra={"previous_commit_sha": previous_sha} if previous_sha else {},
+            build_proxy=self._build_proxy,
         )
         hb = Heartbeat(
             db=self.db,
@@ -136,7 +139,11 @@ class Engine:
                 session, (application.registry_id, application.rollback_registry_id)
             )
             target = deployments.get(session, dep.rollback_of_id) if dep.rollback_of_id else None
-            return snapshot(application, dep, self.cipher, named, target), sha, timeout
+            snap = snapshot(application, dep, self.cipher, named, target)
+            proxy = proxy_secrets(self._build_proxy)
+            if proxy:  # credentials in SLIPWAY_BUILD_*_PROXY are masked like the app's own
+                snap = replace(snap, app=replace(snap.app, secrets=snap.app.secrets + proxy))
+            return snap, sha, timeout
 
     def _execute(self, ctx: RunContext) -> Outcome:
         snap = ctx.deployment
@@ -274,6 +281,8 @@ class Engine:
                 dep.registry_id = ctx.registry_id or dep.registry_id
                 if ctx.known_hosts:
                     _record_known_hosts(session, ctx)
+                if outcome == "DONE" and step.step is Step.BUILD_IMAGE:
+                    _built(session, ctx)
             announce(
                 self.bus,
                 deployment_id=ctx.deployment.id,
@@ -343,6 +352,12 @@ def _record_known_hosts(session: Session, ctx: RunContext) -> None:
         application.known_hosts = ctx.known_hosts
         ctx.say("Recorded the repository server's SSH host key on the application (knownHosts)")
     ctx.known_hosts = None
+
+
+def _built(session: Session, ctx: RunContext) -> None:
+    """A build after ``clearBuildCache`` ran uncached: the builds after it use cache again."""
+    if ctx.deployment.cache_cleared:
+        applications.require(session, ctx.deployment.app.id).clean_cache_next = False
 
 
 def _mask(text: str | None, secrets: tuple[str, ...]) -> str | None:

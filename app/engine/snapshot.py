@@ -91,6 +91,7 @@ class DeploymentSnapshot:
     rollback_of: str | None = None  # ROLLBACK: the deployment whose rollback point to release
     rollback_point: RollbackPoint | None = None  # ... loaded (None: see rollback_problem)
     rollback_problem: str | None = None  # why that rollback point cannot be used
+    cache_cleared: bool = False  # clearBuildCache since the last build: this one is uncached
 
 
 def snapshot(
@@ -140,6 +141,7 @@ def snapshot(
         rollback_of=dep.rollback_of_id,
         rollback_point=point,
         rollback_problem=problem,
+        cache_cleared=bool(app.clean_cache_next),
         app=AppSnapshot(
             id=app.id,
             app_name=app.app_name,

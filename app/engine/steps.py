@@ -10,6 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from docker.errors import DockerException
+
+from app.builders.cache import CacheLedger, clear_cached_images
 from app.engine.context import RunContext
 from app.engine.release_spec import RollbackPointGone
 from app.errors import (
@@ -18,6 +21,7 @@ from app.errors import (
     Cancelled,
     RegistryError,
     RegistryNetworkError,
+    SlipwayError,
     SourceError,
     SourceNetworkError,
 )
@@ -148,6 +152,7 @@ class BuildImage:
         if builder is None:
             raise BuildError(f"no builder for build type {app.build_type.value}")
         tag = f"slipway/{app.app_name}:{ctx.deployment.id}"
+        no_cache = ctx.deployment.clean_cache
         spec = BuildSpec(
             source_dir=ctx.workspace.code,
             tag=tag,
@@ -155,8 +160,21 @@ class BuildImage:
             context_path=app.context_path,
             build_args=app.build_args,
             labels={"slipway.application": app.id, "slipway.deployment": ctx.deployment.id},
+            no_cache=no_cache,
+            target=app.build_stage,
+            secrets=app.build_secrets,
+            memory_limit=app.build_memory_limit,
+            cpu_limit=app.build_cpu_limit,
+            proxy=dict(ctx.build_proxy),
+            cache_ledger=ctx.workspace.build_cache_ledger,
         )
         ctx.say(f"Building {tag} with {app.build_type.value}")
+        if ctx.deployment.cache_cleared:
+            clear_build_cache(ctx)
+        if no_cache:
+            ctx.say(f"Building without cache and pulling base images fresh: {_why_clean(ctx)}")
+        if ctx.build_proxy:
+            ctx.say("Builds go through the proxy set in SLIPWAY_BUILD_*_PROXY")
         image_id = builder.build(spec, log=ctx.log, cancel=ctx.cancel)
         ctx.say(f"Built {tag} ({image_id})")
         ctx.image_ref = tag
@@ -197,6 +215,29 @@ class PushImage:
         ctx.registry_id = target.id
         ctx.registry_auth = target.auth
         ctx.say(f"Releasing {pushed.ref}")
+
+
+def _why_clean(ctx: RunContext) -> str:
+    if ctx.deployment.cache_cleared:
+        return "the build cache was cleared (clearBuildCache)"
+    if ctx.deployment.app.clean_cache:
+        return "cleanCache is on for the application"
+    return "cleanCache was asked for this deployment"
+
+
+def clear_build_cache(ctx: RunContext) -> None:
+    """What ``clearBuildCache`` asked for and no engine was there to do at the time."""
+    if ctx.adapters.engine is None:
+        return
+    try:
+        cleared = clear_cached_images(
+            ctx.adapters.engine.client(), CacheLedger(ctx.workspace.build_cache_ledger)
+        )
+    except (DockerException, OSError, SlipwayError) as exc:
+        ctx.say(f"Could not remove the cached build images: {exc}")
+        return
+    if cleared.removed:
+        ctx.say(f"Removed {cleared.removed} cached build images of the application")
 
 
 class UseImage:

@@ -25,6 +25,7 @@ from app.logs.hub import Hub
 from app.queue.actors import DeploymentQueue
 from app.registry.base import RegistryClient
 from app.runtime.base import Runtime
+from app.runtime.connection import EngineConnection
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -44,6 +45,7 @@ class AppState:
     throttle: AuthThrottle = field(default_factory=AuthThrottle)  # failed-key limits
     runtime: Runtime | None = None  # the local engine, where this process also deploys
     registry: RegistryClient | None = None  # testRegistry's client (the engine's, embedded)
+    engine: EngineConnection | None = None  # that engine's connection (embedded mode)
 
 
 @dataclass

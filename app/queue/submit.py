@@ -63,6 +63,7 @@ def submit(
     source: SourceOverride | None = None,
     deployment_id: str | None = None,
     rollback_of: str | None = None,
+    clean_cache: bool | None = None,
 ) -> Submitted:
     """Queue a deployment of the application; the worker decides when it may start.
 
@@ -77,6 +78,8 @@ def submit(
     rollback point is released again, checked in the same locked transaction (BadInput
     saying why it cannot be); the application is then pinned to the rollback, so push and
     tag webhooks skip, until a manual deployment (MANUAL, REBUILD, DROP) is queued.
+    ``clean_cache`` (None: the application's setting) builds this one without cache; a
+    duplicate still queued is made a clean build when this request asks for one.
     """
     source = source or SourceOverride()
     if scheduled_at is not None and scheduled_at <= utcnow():
@@ -102,6 +105,8 @@ def submit(
                 session, app.id, trigger.value, source.sha, source.ref
             )
             if existing is not None:
+                if clean_cache and not existing.clean_cache:
+                    existing.clean_cache = True
                 return Submitted(existing, duplicate=True)
         dep_id = deployment_id or new_id()  # a drop stores its archive under the id first
         status = DeploymentStatus.SCHEDULED if scheduled_at else DeploymentStatus.QUEUED
@@ -123,6 +128,7 @@ def submit(
                 source_ref_kind=source.ref_kind if source.ref else None,
                 build_path=source.build_path,
                 rollback_of_id=rollback_of if trigger is DeploymentTrigger.ROLLBACK else None,
+                clean_cache=clean_cache,
             ),
         )
         if trigger is DeploymentTrigger.ROLLBACK:

@@ -78,6 +78,17 @@ class BuildArgInput:
 
 
 @strawberry.input
+class BuildSecretInput:
+    id: str = strawberry.field(
+        description="the id a Dockerfile mounts: RUN --mount=type=secret,id=<id>"
+    )
+    value: str = strawberry.field(
+        description="write-only, stored encrypted; never in an image layer, the image config, "
+        "docker history or a log"
+    )
+
+
+@strawberry.input
 class ApplicationSettingsInput:
     """Fields shared by create and update; on update, an omitted field is left as it is."""
 
@@ -91,6 +102,31 @@ class ApplicationSettingsInput:
         default=None,
         description="docker build arguments: values are write-only (buildArgKeys shows names), "
         "stored encrypted and masked in build logs; the list replaces the stored one",
+    )
+    docker_context_path: str | None = strawberry.field(
+        default=None,
+        description="the build context, relative to the repository (the same setting as "
+        "contextPath; give one of them)",
+    )
+    docker_build_stage: str | None = strawberry.field(
+        default=None, description="the Dockerfile stage to build (--target); empty: the last"
+    )
+    build_secrets: list[BuildSecretInput] | None = strawberry.field(
+        default=None,
+        description="BuildKit secret mounts (RUN --mount=type=secret,id=...): values are "
+        "write-only (buildSecretKeys shows ids), stored encrypted, masked in logs and kept out "
+        "of every image layer; the list replaces the stored one, an empty list removes them",
+    )
+    build_memory_limit_mb: int | None = strawberry.field(
+        default=None, description="megabytes each build step may use; 0 removes the limit"
+    )
+    build_cpu_limit: float | None = strawberry.field(
+        default=None, description="cores each build step may use; 0 removes the limit"
+    )
+    clean_cache: bool | None = strawberry.field(
+        default=None,
+        description="every build runs without the layer cache and pulls its base images "
+        "fresh (default false)",
     )
     env: list[EnvVarInput] | None = None
     ports: list[PortInput] | None = None
@@ -221,6 +257,9 @@ def check_name(name: str) -> str:
 def settings_columns(data: ApplicationSettingsInput, cipher: Cipher) -> dict[str, Any]:
     """Validated columns for the fields that were given; nothing is half-applied."""
     cols: dict[str, Any] = {}
+    if data.docker_context_path is not None and data.context_path is not None:
+        if data.docker_context_path != data.context_path:
+            raise BadInput("give contextPath or dockerContextPath, not two different paths")
     for field, convert in _CONVERTERS.items():
         value = getattr(data, field)
         if value is not None:
@@ -327,6 +366,58 @@ def _build_args(value: list[BuildArgInput], cipher: Cipher) -> dict[str, Any]:
     }
 
 
+BUILD_STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
+BUILD_SECRET_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+BUILD_SECRET_MAX = SECRET_MAX  # a token, a key, a config file: bounded like ssh keys
+BUILD_SECRETS_MAX = 50
+
+
+def _build_stage(value: str, _: Cipher) -> dict[str, Any]:
+    if value and not BUILD_STAGE.fullmatch(value):
+        raise BadInput(
+            f"dockerBuildStage {value[:60]!r} is not a stage name: a letter, then letters, "
+            "digits, '_', '.' or '-' (at most 128)"
+        )
+    return {"docker_build_stage": value or None}
+
+
+def _build_secrets(value: list[BuildSecretInput], cipher: Cipher) -> dict[str, Any]:
+    """Encrypted ``{id: value}``; the ids alone in ``build_secret_keys``."""
+    check_items(value, "buildSecrets", BUILD_SECRETS_MAX)
+    found: dict[str, str] = {}
+    for item in value:
+        if not BUILD_SECRET_ID.fullmatch(item.id):
+            raise BadInput(
+                f"buildSecrets id {item.id[:60]!r} is not valid: 1-128 of letters, digits, "
+                "'_', '.' and '-', not starting with '.' or '-'"
+            )
+        if item.id in found:
+            raise BadInput(f"buildSecrets id {item.id!r} is given twice")
+        if not item.value:
+            raise BadInput(f"buildSecrets value of {item.id} is empty")
+        if len(item.value) > BUILD_SECRET_MAX:
+            raise BadInput(
+                f"buildSecrets value of {item.id} is longer than {BUILD_SECRET_MAX} characters"
+            )
+        found[item.id] = item.value
+    return {
+        "build_secrets_enc": cipher.encrypt_json(found) if found else None,
+        "build_secret_keys": sorted(found),
+    }
+
+
+def _build_memory(value: int, _: Cipher) -> dict[str, Any]:
+    if value != 0 and not 6 <= value <= 1024 * 1024:
+        raise BadInput(f"buildMemoryLimitMb must be 0 (no limit) or 6-1048576, got {value}")
+    return {"build_memory_limit": value * 1024 * 1024 or None}
+
+
+def _build_cpu(value: float, _: Cipher) -> dict[str, Any]:
+    if value != 0 and not 0.01 <= value <= 256:
+        raise BadInput(f"buildCpuLimit must be 0 (no limit) or 0.01-256, got {value}")
+    return {"build_cpu_limit": value or None}
+
+
 def _command(value: list[str], _: Cipher) -> dict[str, Any]:
     return {"command": check_args(value, "command") or None}
 
@@ -429,7 +520,18 @@ _CONVERTERS: dict[str, Any] = {
         "context_path",
         _bounded("contextPath", 500, lambda v: validate_relative_path(v, "contextPath")),
     ),
+    "docker_context_path": _plain(
+        "context_path",
+        _bounded(
+            "dockerContextPath", 500, lambda v: validate_relative_path(v, "dockerContextPath")
+        ),
+    ),
     "build_args": _build_args,
+    "docker_build_stage": _build_stage,
+    "build_secrets": _build_secrets,
+    "build_memory_limit_mb": _build_memory,
+    "build_cpu_limit": _build_cpu,
+    "clean_cache": _plain("clean_cache", bool),
     "env": _env,
     "ports": _ports,
     "mounts": _mounts,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db.repos import applications, deployments, servers
 from app.errors import BadInput, Conflict, Forbidden
+from app.graphql.applications.build_cache import mark_cleared, remove_cached_images
 from app.graphql.applications.inputs import (
     CreateApplicationInput,
     UpdateApplicationInput,
@@ -153,6 +154,17 @@ class ApplicationMutations:
     )
     async def delete_application(self, info: Info, id: strawberry.ID) -> bool:
         await info.context.db(_delete, str(id))
+        return True
+
+    @strawberry.mutation(
+        permission_classes=[CanDeploy],
+        description="Clear the application's build cache: its next build runs without cache "
+        "and pulls base images fresh, and the images its builds created are removed where no "
+        "image or container still needs them (another application's cache is never touched)",
+    )
+    async def clear_build_cache(self, info: Info, application_id: strawberry.ID) -> bool:
+        app_name = await info.context.db(mark_cleared, str(application_id))
+        await remove_cached_images(info.context.state, app_name)
         return True
 
     @strawberry.mutation(

@@ -64,6 +64,25 @@ class Application(Node):
     build_arg_keys: list[str] = strawberry.field(
         description="build argument names; values are write-only"
     )
+    docker_context_path: str = strawberry.field(description="the build context (contextPath)")
+    docker_build_stage: str | None = strawberry.field(
+        description="the Dockerfile stage built (--target); null: the last"
+    )
+    build_secret_keys: list[str] = strawberry.field(
+        description="ids of the build secrets (buildSecrets); values are write-only"
+    )
+    build_memory_limit_mb: int | None = strawberry.field(
+        description="megabytes each build step may use (classic builder; BuildKit ignores it)"
+    )
+    build_cpu_limit: float | None = strawberry.field(
+        description="cores each build step may use (classic builder; BuildKit ignores it)"
+    )
+    clean_cache: bool = strawberry.field(
+        description="every build runs without cache and pulls base images fresh"
+    )
+    clean_cache_next: bool = strawberry.field(
+        description="clearBuildCache was called: the next build runs without cache"
+    )
     env_keys: list[str] = strawberry.field(description="names only; values are write-only")
     ports: list[Port]
     mounts: list[Mount]
@@ -153,6 +172,15 @@ class Application(Node):
             context_path=row.context_path,
             build_args=strawberry.scalars.JSON(dict.fromkeys(_build_arg_keys(row))),
             build_arg_keys=_build_arg_keys(row),
+            docker_context_path=row.context_path,
+            docker_build_stage=row.docker_build_stage,
+            build_secret_keys=sorted(row.build_secret_keys or []),
+            build_memory_limit_mb=(
+                row.build_memory_limit // (1024 * 1024) if row.build_memory_limit else None
+            ),
+            build_cpu_limit=row.build_cpu_limit,
+            clean_cache=bool(row.clean_cache),
+            clean_cache_next=bool(row.clean_cache_next),
             env_keys=list(row.env_keys or []),
             ports=[
                 Port(

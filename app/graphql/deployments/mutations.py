@@ -36,6 +36,7 @@ async def _submit(
     description: str | None,
     scheduled_at: datetime | None = None,
     source: SourceOverride | None = None,
+    clean_cache: bool | None = None,
 ) -> Deployment:
     state = info.context.state
     title, description = check_title(title), check_description(description)
@@ -51,9 +52,17 @@ async def _submit(
             description=description,
             scheduled_at=scheduled_at,
             source=source,
+            clean_cache=clean_cache,
         )
     )
     return Deployment.from_row(result.deployment)
+
+
+CLEAN_CACHE = (
+    "true: this build runs without the layer cache and pulls its base images fresh; "
+    "false: with cache even if the application has cleanCache; null: the application's "
+    "cleanCache"
+)
 
 
 def _override(sha: str | None, branch: str | None, tag: str | None) -> SourceOverride | None:
@@ -102,6 +111,7 @@ class DeploymentMutations:
             strawberry.argument(description="Deploy this branch instead of the application's."),
         ] = None,
         tag: Annotated[str | None, strawberry.argument(description="Deploy this tag.")] = None,
+        clean_cache: Annotated[bool | None, strawberry.argument(description=CLEAN_CACHE)] = None,
     ) -> Deployment:
         return await _submit(
             info,
@@ -111,11 +121,13 @@ class DeploymentMutations:
             description,
             scheduled_at,
             _override(commit_sha, branch, tag),
+            clean_cache,
         )
 
     @strawberry.mutation(
         permission_classes=[CanDeploy],
-        description="Rebuild the source fetched last, without fetching." + DEDUP,
+        description="Rebuild the source fetched last, without fetching. cleanCache: as on "
+        "deployApplication." + DEDUP,
     )
     async def redeploy_application(
         self,
@@ -123,8 +135,16 @@ class DeploymentMutations:
         application_id: strawberry.ID,
         title: str | None = None,
         description: str | None = None,
+        clean_cache: bool | None = None,
     ) -> Deployment:
-        return await _submit(info, application_id, DeploymentTrigger.REBUILD, title, description)
+        return await _submit(
+            info,
+            application_id,
+            DeploymentTrigger.REBUILD,
+            title,
+            description,
+            clean_cache=clean_cache,
+        )
 
     @strawberry.mutation(
         permission_classes=[CanDeploy],

@@ -76,10 +76,11 @@ def test_builds_static_ok_and_tags_it(docker_client: Any, tags: Any) -> None:
 
 def test_lines_arrive_while_the_build_runs(docker_client: Any, tags: Any, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(
-        "FROM busybox:1.36\nRUN echo first-line && sleep 2 && echo second-line\n"
+        "FROM busybox:1.36\nRUN echo first-line && sleep 2 && echo second-line"
+        f" # {uuid.uuid4().hex}\n"  # never in the cache (no_cache would also pull the base)
     )
     tag, log = tags("streaming"), Recorder()
-    spec = BuildSpec(source_dir=tmp_path, tag=tag, no_cache=True)
+    spec = BuildSpec(source_dir=tmp_path, tag=tag)
     DockerfileBuilder(docker_client).build(spec, log=log, cancel=CancelToken())
     assert log.first("Step 2/2") <= log.first("first-line")
     # had the output been collected and logged at the end, these would be microseconds apart
@@ -138,7 +139,7 @@ def test_cancel_interrupts_a_long_run_step(docker_client: Any, tags: Any, tmp_pa
     started = time.monotonic()
     with pytest.raises(Cancelled, match="user asked"):
         DockerfileBuilder(docker_client).build(
-            BuildSpec(source_dir=tmp_path, tag=tag, no_cache=True), log=log, cancel=cancel
+            BuildSpec(source_dir=tmp_path, tag=tag), log=log, cancel=cancel  # marker: uncached
         )
     assert time.monotonic() - started < 10
     assert not _image_exists(docker_client, tag)
