@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.http.streaming import MultipartSubscriptionTransport
+from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
@@ -96,7 +96,7 @@ class SlipwayGraphQL(GraphQL[Context, None]):
         stream: Stream | None = None
         try:
             response = await self._refusal(request)
-            if response is None and self._get_stream_transport_from_headers(request.headers):
+            if response is None and stream_transport(request.headers):
                 stream, response = self._open_stream(request)
             response = response or await self.run(request)
         except HTTPException as exc:
@@ -168,7 +168,7 @@ class SlipwayGraphQL(GraphQL[Context, None]):
     ) -> Response:
         """The stream, ended when its key is revoked (checked every recheck interval)."""
         ctx: Context = request.state.context
-        transport = self._get_stream_transport_from_headers(request.headers)
+        transport = stream_transport(request.headers)
         principal = ctx.principal
         key = key_from_headers(request.headers)
         if transport is not None and principal is not None and key is not None:
@@ -219,6 +219,16 @@ class SlipwayGraphQL(GraphQL[Context, None]):
             ):
                 raise HTTPException(400, SUBSCRIPTION_OVER_HTTP) from cause
             raise
+
+
+_STREAM_TRANSPORTS = (ResumableSSETransport(), MultipartSubscriptionTransport())
+
+
+def stream_transport(headers: Mapping[str, str]) -> HTTPStreamTransport | None:
+    """The HTTP stream transport the request's ``Accept`` asks for (as Strawberry picks it:
+    SSE first), or None for a plain request."""
+    accept = headers.get("accept", "")
+    return next((t for t in _STREAM_TRANSPORTS if t.accepts(accept)), None)
 
 
 _JSON_PARAMS = ("variables", "extensions")
