@@ -10,6 +10,7 @@ are counted and re-checked as app.graphql.streams describes.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -59,6 +60,22 @@ async def _principal(state: AppState, request: Request) -> Principal | None:
     return await admit(state.db, state.throttle, key=key, address=address)
 
 
+class _OriginRefusalWording(logging.Filter):
+    """Strawberry's line for a refused WebSocket Origin names its own parameter; ours names
+    the setting a Slipway user changes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Rejected WebSocket connection"):
+            record.msg = (
+                "refused a WebSocket from origin %r to host %r (403): allow it with "
+                "SLIPWAY_CORS_ORIGINS"
+            )
+        return True
+
+
+_ORIGIN_FILTER = _OriginRefusalWording()
+
+
 class SlipwayGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -72,6 +89,7 @@ class SlipwayGraphQL(GraphQL[Context, None]):
 
     def __init__(self, schema: Any, **kwargs: Any) -> None:
         super().__init__(schema, subscription_protocols=PROTOCOLS, **kwargs)
+        logging.getLogger("strawberry.ws").addFilter(_ORIGIN_FILTER)  # once: same object
 
     def encode_json(self, data: object) -> str | bytes:
         """A ``next`` message whose data is a shared result reuses its encoding."""

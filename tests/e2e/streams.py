@@ -122,7 +122,9 @@ class Log(logging.Handler):
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith(("httpx", "httpcore")) and record.levelno >= logging.WARNING:
+        if record.name.startswith(("httpx", "httpcore")) or record.levelno < logging.WARNING:
+            return
+        if not any(r is record for r in self.records):  # it propagates through each logger
             self.records.append(record)
 
     def text(self) -> str:

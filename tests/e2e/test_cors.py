@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 from app.types import Scope
 from tests.e2e.conftest import Fakes
 from tests.e2e.harness import Server, running_server
+from tests.e2e.streams import Log
 
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"
@@ -92,9 +93,11 @@ def test_websocket_origin_uses_the_same_list(cors_server: Server, protocol: str)
     ws_ack(cors_server, ALLOWED, key, protocol)
     ws_ack(cors_server, "http://localhost:5173", key, protocol)
     ws_ack(cors_server, None, key, protocol)  # not a browser: nothing to check
-    with pytest.raises(InvalidStatus) as refused:
+    with Log() as log, pytest.raises(InvalidStatus) as refused:
         ws_ack(cors_server, OTHER, key, protocol)
     assert refused.value.response.status_code == 403
+    (line,) = [r.getMessage() for r in log.records]
+    assert "SLIPWAY_CORS_ORIGINS" in line and OTHER in line, line
 
 
 def ws_ack(
