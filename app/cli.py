@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from app.client.errors import CANCELLED, ClientError
+from app.client.errors import CANCELLED, CLOSED_PIPE, ClientError
 
 if TYPE_CHECKING:
     from app.client.connection import Connection
@@ -40,6 +41,7 @@ Exit codes:
   1    failure (an API error, an unreachable server; a followed deployment ERROR)
   2    bad usage
   130  cancelled (a followed deployment CANCELLED, or Ctrl-C)
+  141  stdout's reader went away (| head): the follow stops, the deployment goes on
 """
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -236,6 +238,11 @@ def _talk(url: str | None, key: str | None, run: Callable[[Api, Connection], int
     except ClientError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
+    except BrokenPipeError:
+        # Whoever read stdout stopped: end quietly, as `| head` expects (stdout pointed at
+        # /dev/null so that the interpreter's last flush does not fail again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return CLOSED_PIPE
     except (HTTPError, WebSocketException, OSError, json.JSONDecodeError) as exc:
         sys.stderr.write(f"error: {exc.__class__.__name__}: {exc}\n")
         return 1

@@ -1,8 +1,9 @@
 """The CLI's remote commands: each talks to a server over the API, never to its database.
 
 ``apps``, ``status``, ``deploy``, ``redeploy``, ``rollback``, ``cancel``, ``logs``, ``queue``,
-the remote ``api-key list``/``revoke``. Each returns its exit code (errors.py): 0, 1 when the command or
-the followed deployment failed, 130 when the deployment was cancelled or Ctrl-C pressed.
+the remote ``api-key list``/``revoke``. Each returns its exit code (errors.py): 0, 1 when the
+command or the followed deployment failed, 130 when the deployment was cancelled or Ctrl-C
+pressed.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 FAILED = 1  # the command failed (an API error, an unreachable server), or the deployment did
 USAGE = 2  # bad usage: a missing setting or argument (click's usage errors exit 2 too)
 CANCELLED = 130  # the deployment was cancelled, or the user pressed Ctrl-C (128 + SIGINT)
+CLOSED_PIPE = 141  # stdout's reader went away (`slipway logs -f ID | head`): 128 + SIGPIPE
 
 
 class ClientError(Exception):

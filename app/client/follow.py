@@ -61,6 +61,8 @@ class LogFollower:
             try:
                 self._session()
                 return self.last_seq
+            except BrokenPipeError:  # our reader went away (`| head`), not the server
+                raise
             except (Dropped, ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
                 reason = _describe(exc)
             if self.last_seq != seen:  # that connection delivered: start counting again

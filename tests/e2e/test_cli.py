@@ -295,3 +295,31 @@ def test_rollback_follow_releases_an_earlier_deployment_again(fake_server: Serve
     unknown = slipway(url, key, "rollback", "nope")
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: ")
     assert unknown.stderr.endswith("(BAD_USER_INPUT)\n") and len(unknown.stderr.splitlines()) == 1
+
+
+def test_a_closed_pipe_stops_the_follow_quietly(fake_server: Server, fakes: Fakes) -> None:
+    """`slipway logs -f ID | head -1`: the follow ends (141) when head exits, no traceback,
+    no retry; the deployment goes on."""
+    fakes.builder.lines, fakes.builder.delay_s = 300, 0.02
+    app = _app(fake_server, name="web")
+    url, key = _url(fake_server), fake_server.key(Scope.DEPLOY)
+    dep_id = slipway(url, key, "deploy", "web").stdout.strip()
+    follow = popen(url, key, "logs", dep_id, "--follow")
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline().startswith("Deployment ")
+        follow.stdout.close()  # as head does once it has its line
+        code = follow.wait(timeout=20)
+        stderr = follow.stderr.read() if follow.stderr else ""
+    finally:
+        follow.kill()
+    check_clean("", stderr, key)
+    assert code == 141, stderr
+    assert "connection lost" not in stderr and "error" not in stderr, stderr
+    assert wait_finished(fake_server.client(), dep_id)["status"] == "DONE"
+    assert (
+        json.loads(slipway(url, key, "status", app["id"], "-o", "json").stdout)["lastDeployment"][
+            "id"
+        ]
+        == dep_id
+    )
