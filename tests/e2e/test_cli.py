@@ -125,6 +125,9 @@ def test_json_output_parses(fake_server: Server) -> None:
         slipway(url, key, "logs", end["id"], "--after-seq", "3", "-o", "json").stdout
     )
     assert [line["seq"] for line in after] == list(range(4, len(lines) + 1))
+    tail = slipway(url, key, "logs", end["id"], "-f", "--after-seq", "3", "-o", "json")
+    assert tail.returncode == 0, tail.stderr
+    assert [d.get("seq") for d in json_lines(tail.stdout)] == [*range(4, len(lines) + 1), None]
     queue = json.loads(slipway(url, key, "queue", "-o", "json").stdout)
     assert [(j["state"], j["deployment"]["id"]) for j in queue] == [("COMPLETED", end["id"])]
     redeploy = slipway(url, key, "redeploy", app["id"], "-o", "json")
@@ -323,3 +326,23 @@ def test_a_closed_pipe_stops_the_follow_quietly(fake_server: Server, fakes: Fake
         ]
         == dep_id
     )
+
+
+def test_flags_instead_of_the_environment(fake_server: Server) -> None:
+    _app(fake_server, name="web")
+    key = fake_server.key(Scope.READ)
+    for url in (_url(fake_server), fake_server.url, fake_server.url + "/"):
+        done = slipway("", "", "apps", "-o", "json", "--url", url, "--api-key", key)
+        assert done.returncode == 0, done.stderr
+        assert [a["name"] for a in json.loads(done.stdout)] == ["web"]
+    # the flag wins over the environment
+    flagged = slipway(
+        "http://127.0.0.1:9",
+        "slw_" + "z" * 40,
+        "apps",
+        "--url",
+        _url(fake_server),
+        "--api-key",
+        key,
+    )
+    assert flagged.returncode == 0, flagged.stderr
