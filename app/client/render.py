@@ -124,7 +124,9 @@ class RichLog:
         self.status.start()
 
     def lines(self, batch: list[dict[str, Any]]) -> None:
-        for line in batch:
+        """One print per batch (the live spinner is redrawn once, not once a line)."""
+        text = Text()
+        for n, line in enumerate(batch):
             step = line.get("step")
             if step and step != self.step:
                 self.step = step
@@ -132,8 +134,10 @@ class RichLog:
                     self.status.update(f"{step}…")
             stream, message = line.get("stream") or "", line["message"]
             style = STEP_STYLE if stream == "SYSTEM" and message.startswith("==> ") else ""
-            style = style or STREAM_STYLES.get(stream, "")
-            self.console.print(Text(message, style=style), soft_wrap=True)
+            text.append(message, style=style or STREAM_STYLES.get(stream) or None)
+            if n < len(batch) - 1:
+                text.append("\n")
+        self.console.print(text, soft_wrap=True)
 
     def retry(self, reason: str, last_seq: int) -> None:
         self.console.print(Text(f"connection lost ({reason}); resuming", style="yellow"))
