@@ -17,6 +17,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
+from app.builders.buildkit import BuildKitCli
 from app.builders.cache import BuildSteps, CacheLedger
 from app.builders.limits import allow_engine_limits, classic_limits, describe_limits
 from app.errors import BadInput, BuildError
@@ -37,9 +38,13 @@ _TRANSPORT_ERRORS = (
 class DockerfileBuilder:
     """Builder for ``BuildType.DOCKERFILE``: ``docker build`` with the classic builder."""
 
-    def __init__(self, client: Any) -> None:
-        """``client`` is a ``docker.DockerClient`` or a ``docker.APIClient``."""
+    def __init__(
+        self, client: Any, *, docker_host: str | None = None, docker_cli: str = "docker"
+    ) -> None:
+        """``client`` is a ``docker.DockerClient`` or a ``docker.APIClient``; builds with
+        secrets go through the ``docker_cli`` (BuildKit) to ``docker_host``, the same engine."""
         self._api: Any = getattr(client, "api", client)
+        self._buildkit = BuildKitCli(docker_host=docker_host, cli=docker_cli)
         _install_response_capture(self._api)
         allow_engine_limits()
 
@@ -60,13 +65,21 @@ class DockerfileBuilder:
         cancel: CancelToken,
     ) -> str:
         """Build from already-checked absolute paths (``dockerfile`` may lie outside)."""
-        if spec.secrets:
-            raise BuildError("build secrets need a BuildKit build, which this builder cannot do")
         build_args = spec.proxy | checked_build_args(spec)
         target = checked_target(spec.target)
         cancel.check()
         stage = f" (stage {target})" if target else ""
         log(f"Building {spec.tag} from {dockerfile.name}{stage}", stream=LogStream.SYSTEM)
+        if spec.secrets:  # the classic builder cannot mount secrets (builders/buildkit.py)
+            return self._buildkit.build(
+                context_dir=context_dir,
+                dockerfile=dockerfile,
+                spec=spec,
+                build_args=build_args,
+                target=target,
+                log=log,
+                cancel=cancel,
+            )
         limits = describe_limits(spec.memory_limit, spec.cpu_limit)
         if limits:
             log(f"Build limits: {limits} for each step", stream=LogStream.SYSTEM)

@@ -18,8 +18,10 @@ from app.errors import BadInput
 from app.types import BuildType
 
 
-def _dockerfile(*, docker_client: Any) -> Builder:
-    return DockerfileBuilder(docker_client)
+def _dockerfile(
+    *, docker_client: Any, docker_host: str | None = None, docker_cli: str = "docker"
+) -> Builder:
+    return DockerfileBuilder(docker_client, docker_host=docker_host, docker_cli=docker_cli)
 
 
 BUILDERS: dict[BuildType, Callable[..., Builder]] = {

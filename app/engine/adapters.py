@@ -14,6 +14,7 @@ from app.runtime.mesh import IngressFallback
 from app.runtime.swarm import SwarmRuntime
 from app.settings import Settings
 from app.sources.git import GitPythonClient
+from app.types import BuildType
 
 
 def real_adapters(settings: Settings) -> Adapters:
@@ -24,9 +25,14 @@ def real_adapters(settings: Settings) -> Adapters:
         probe_host=settings.health_probe_host,
         ingress_fallback=IngressFallback(settings.ingress_fallback),
     )
+    factories = dict(BUILDERS)
+    # builds with secrets run the docker CLI (BuildKit) against the same engine
+    factories[BuildType.DOCKERFILE] = partial(
+        BUILDERS[BuildType.DOCKERFILE], docker_host=engine.address, docker_cli=settings.docker_cli
+    )
     return Adapters(
         git=GitPythonClient(block_private=settings.block_private_sources),
-        builders={bt: EngineBuilder(engine, factory) for bt, factory in BUILDERS.items()},
+        builders={bt: EngineBuilder(engine, factory) for bt, factory in factories.items()},
         runtime=EngineRuntime(engine, swarm),
         pusher=EnginePusher(engine),
         engine=engine,
