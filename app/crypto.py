@@ -57,6 +57,15 @@ class Cipher:
             ) from exc
 
 
+def instance_id(settings: Settings) -> str:
+    """This installation's id: one-way from its secret key, so every process of one
+    installation agrees and another installation (another key) differs. Images are
+    labelled with it (``slipway.instance``) so image retention never removes another
+    installation's images from an engine they share."""
+    key = load_or_create_key(settings)
+    return hashlib.sha256(b"slipway-instance\0" + key).hexdigest()[:16]
+
+
 def hash_api_key(key: str) -> str:
     """API keys are 256-bit random tokens, so one SHA-256 is a sound, fast digest."""
     return hashlib.sha256(key.encode()).hexdigest()

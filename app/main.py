@@ -27,6 +27,7 @@ from app.db.repos import applications
 from app.db.session import Database
 from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
+from app.engine.retention import PointRemover
 from app.engine.runner import Engine
 from app.errors import RateLimited
 from app.filemodes import secure_data_dir
@@ -117,7 +118,14 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
         watchdog: Watchdog | None = None
         engine_link = None
         if not settings.embedded:  # workers sweep too; this covers "every worker is gone"
-            watchdog = Watchdog(db=db, bus=hub.bus, queue=queue, settings=settings)
+            watchdog = Watchdog(
+                db=db,
+                bus=hub.bus,
+                queue=queue,
+                settings=settings,
+                # no engine here: registry tags of pruned rollback points (workers sweep images)
+                points=PointRemover(cipher=view.state.cipher, registry=view.state.registry),
+            )
             await run_in_threadpool(watchdog.start)
         else:
             engine = Engine(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from app.builders.registry import BUILDERS
+from app.crypto import instance_id
 from app.engine.context import Adapters
 from app.engine.lazy import EngineBuilder, EnginePusher, EngineRuntime
 from app.registry.client import registry_client
@@ -24,6 +25,7 @@ def real_adapters(settings: Settings) -> Adapters:
         SwarmRuntime,
         probe_host=settings.health_probe_host,
         ingress_fallback=IngressFallback(settings.ingress_fallback),
+        instance=instance_id(settings),
     )
     factories = dict(BUILDERS)
     # builds with secrets run the docker CLI (BuildKit) against the same engine

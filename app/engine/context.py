@@ -57,6 +57,7 @@ class RunContext:
     health_timeout: float
     endpoint_mode: str
     fetch_retries: int = 0
+    instance: str | None = None  # this installation's id, on the images it builds
     commit_sha: str | None = None
     known_hosts: str | None = None  # ssh host keys FETCH_SOURCE accepted on first use
     image_ref: str | None = None

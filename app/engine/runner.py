@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.builders.proxy import proxy_secrets, settings_proxy
-from app.crypto import Cipher
+from app.crypto import Cipher, instance_id
 from app.db.models import Deployment
 from app.db.repos import applications, deployments, events, registries
 from app.db.session import Database
@@ -62,6 +62,7 @@ class Engine:
         self._closing = False
         self._host_paths = HostPathPolicy.from_settings(settings)
         self._build_proxy = settings_proxy(settings)
+        self._instance = instance_id(settings)
 
     def shutdown(self, reason: str = "the worker shut down") -> None:
         """Stop every deployment this engine is running: each ends ERROR, its release undone."""
@@ -96,6 +97,7 @@ class Engine:
             health_timeout=self.settings.health_timeout,
             endpoint_mode=self.settings.endpoint_mode,
             fetch_retries=self.settings.fetch_retries,
+            instance=self._instance,
             extra={"previous_commit_sha": previous_sha} if previous_sha else {},
             build_proxy=self._build_proxy,
         )

@@ -159,7 +159,11 @@ class BuildImage:
             dockerfile=app.dockerfile,
             context_path=app.context_path,
             build_args=app.build_args,
-            labels={"slipway.application": app.id, "slipway.deployment": ctx.deployment.id},
+            labels={
+                "slipway.application": app.id,
+                "slipway.deployment": ctx.deployment.id,
+                **({"slipway.instance": ctx.instance} if ctx.instance else {}),
+            },
             no_cache=no_cache,
             target=app.build_stage,
             secrets=app.build_secrets,

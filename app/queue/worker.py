@@ -17,7 +17,7 @@ from app.engine.adapters import real_adapters
 from app.engine.context import Adapters
 from app.engine.previews import sweep_closed
 from app.engine.recovery import reap_dead
-from app.engine.retention import prune_all
+from app.engine.retention import PointRemover, prune_all
 from app.engine.runner import Engine
 from app.errors import Unavailable
 from app.logs.bus.base import Bus
@@ -49,6 +49,8 @@ class Watchdog:
     queue: DeploymentQueue
     settings: Settings
     runtime: Runtime | None = None  # for image retention; None: rows and logs only
+    # rollback points of pruned deployments: their images (with runtime) and registry tags
+    points: PointRemover | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -85,6 +87,7 @@ class Watchdog:
                     self.runtime,
                     default_keep=self.settings.keep_deployments,
                     webhook_days=self.settings.webhook_retention_days,
+                    points=self.points,
                 )
         except Unavailable as exc:  # the engine or database is away: said, not a traceback
             log.warning("watchdog sweep: %s", exc)
@@ -113,6 +116,11 @@ class Worker:
             queue=self.queue,
             settings=self.engine.settings,
             runtime=self.engine.adapters.runtime,
+            points=PointRemover(
+                cipher=self.engine.cipher,
+                runtime=self.engine.adapters.runtime,
+                registry=self.engine.adapters.registry,
+            ),
         )
 
     def _run(self, deployment_id: str) -> None:

@@ -23,6 +23,7 @@ from app.types import CancelToken, LogFn, LogStream, RegistryAuth, ServiceSpec
 
 logger = logging.getLogger(__name__)
 SYSTEM = LogStream.SYSTEM
+INSTANCE_LABEL = "slipway.instance"
 
 POLL_INTERVAL_S = 0.5
 MAX_FAILED_TASKS = 3
@@ -37,6 +38,8 @@ class SwarmRuntime:
     ``max_failed_tasks`` ended tasks of a release make it a crash loop; tasks count as
     up once seen running for ``min_running_s``. ``ingress_fallback`` is what to do with
     INGRESS ports where the routing mesh does not route (:mod:`app.runtime.mesh`).
+    ``instance``: this installation's ``slipway.instance`` label; image retention leaves
+    images labelled with another installation's.
     """
 
     def __init__(
@@ -48,8 +51,10 @@ class SwarmRuntime:
         max_failed_tasks: int = MAX_FAILED_TASKS,
         min_running_s: float = MIN_RUNNING_S,
         ingress_fallback: IngressFallback = IngressFallback.HOST,
+        instance: str | None = None,
     ) -> None:
         self._client = client
+        self._instance = instance
         self._fallback = ingress_fallback
         self._mesh = MeshVerdicts()
         self._engine_id: str | None = None
@@ -202,7 +207,9 @@ class SwarmRuntime:
         except (DockerException, OSError) as exc:
             raise Unavailable(f"could not list images: {exc}") from exc
         by_deployment = {
-            (img.get("Labels") or {}).get("slipway.deployment", ""): img for img in images
+            (img.get("Labels") or {}).get("slipway.deployment", ""): img
+            for img in images
+            if self._ours(img.get("Labels") or {})
         }
         alive = keep_deployments([d for d in by_deployment if d])
         removed = []
@@ -239,6 +246,11 @@ class SwarmRuntime:
         except (DockerException, OSError) as exc:
             raise Unavailable(f"could not remove image {image}: {exc}") from exc
         return True
+
+    def _ours(self, labels: dict[str, str]) -> bool:
+        """Made by this installation (or before images carried the label)."""
+        theirs = labels.get(INSTANCE_LABEL)
+        return theirs is None or self._instance is None or theirs == self._instance
 
     def drained(self, name: str) -> bool:
         """True once no container of service ``name`` is left on this engine."""

@@ -428,3 +428,14 @@ def rollback_refusal(
             "removed, or rollbackActive was off when it ran)"
         )
     return None
+
+
+def with_references(session: Session) -> Sequence[Deployment]:
+    """Deployments naming an image or rollback point (what image retention must keep)."""
+    return session.scalars(
+        select(Deployment).where(
+            Deployment.image_ref.is_not(None)
+            | Deployment.rollback_image.is_not(None)
+            | Deployment.rollback_registry_ref.is_not(None)
+        )
+    ).all()

@@ -11,7 +11,7 @@ from strawberry.file_uploads import Upload
 
 from app.db.repos import applications, deployments
 from app.engine import control
-from app.engine.retention import prune_application
+from app.engine.retention import PointRemover, prune_application
 from app.errors import BadInput
 from app.graphql.context import Info
 from app.graphql.deployments.drops import accept_drop
@@ -263,12 +263,14 @@ class DeploymentMutations:
     @strawberry.mutation(
         permission_classes=[CanDeploy],
         description="Delete every finished deployment of the application (rows and log "
-        "files; images no longer referenced are pruned by the retention job). Running, "
-        "queued and scheduled deployments stay. Returns how many were deleted.",
+        "files, and their rollback points: images and registry tags no longer referenced; "
+        "the running version's image and tags stay). Running, queued and scheduled "
+        "deployments stay. Returns how many were deleted.",
     )
     async def clear_deployments(self, info: Info, application_id: strawberry.ID) -> int:
         state = info.context.state
         await info.context.db(applications.require, str(application_id))
+        points = PointRemover(cipher=state.cipher, runtime=state.runtime, registry=state.registry)
         return await run_in_threadpool(
-            lambda: prune_application(state.db, str(application_id), keep=0)
+            lambda: prune_application(state.db, str(application_id), keep=0, points=points)
         )
