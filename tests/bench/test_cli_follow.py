@@ -1,7 +1,7 @@
 """Benchmark: `slipway logs --follow` of a 100,000-line log to a pipe, against the same
 subscription through the bench's raw client (tests/bench/log_client.py), in the same run.
 
-    scripts/bench tests/bench/cli_follow.py
+    scripts/bench tests/bench/test_cli_follow.py
 
 The server runs in a thread here with a builder that floods the log (tests/bench/flood.py).
 Both followers are child processes: the CLI as a pipeline runs it, ``slipway logs ID
