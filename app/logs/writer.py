@@ -50,19 +50,28 @@ class LogWriter:
         with self._lock:
             if self.closed:
                 return
-            lines = tuple(self._line(t.rstrip("\r"), now, stream, step) for t in texts)
-            self._file.write("".join(_encode(line) for line in lines))
-            self._file.flush()
-            self._bus.publish(self.topic, Lines(lines))
+            step = step if step is not None else self.step
+            mask = self._mask if self._mask else None
+            # The fields every line of this call shares, encoded once: only seq and the
+            # text differ (see files.py for the format).
+            head = f",{_json(now.isoformat())},{_json(stream.value)},{_json(step)},"
+            seq = self.seq
+            lines = []
+            rows = []
+            for raw in texts:
+                seq += 1
+                text = raw.rstrip("\r")
+                if mask is not None:
+                    text = mask(text)
+                lines.append(LogLine(seq, now, stream, step, text))
+                rows.append(f"[{seq}{head}{_json(text)}]\n")
+            self.seq = seq
+            self._file.write("".join(rows))
+            self._file.flush()  # in the file before on the bus: a reader fills gaps from it
+            self._bus.publish(self.topic, Lines(tuple(lines)))
 
     def system(self, message: str) -> None:
         self.write(message, stream=LogStream.SYSTEM, step=self.step)
-
-    def _line(self, text: str, now: datetime, stream: LogStream, step: str | None) -> LogLine:
-        self.seq += 1
-        if self._mask:
-            text = self._mask(text)
-        return LogLine(self.seq, now, stream, step if step is not None else self.step, text)
 
     def abandon(self) -> None:
         """Stop writing without a word: another process has already ended this log."""
@@ -81,15 +90,8 @@ class LogWriter:
             return self.seq
 
 
-def _encode(line: LogLine) -> str:
-    return (
-        json.dumps(
-            [line.seq, line.timestamp.isoformat(), line.stream.value, line.step, line.message],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        + "\n"
-    )
+# One encoder for every value: json.dumps with options builds a new one on each call.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _ends_with_newline(path: Path) -> bool:

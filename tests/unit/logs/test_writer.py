@@ -112,3 +112,23 @@ def test_read_from_continues_at_its_offset_and_leaves_a_partial_line(tmp_path: P
         fh.write('[11,"2026-01-01T00:00:00+00:00","STDOUT",null,"half')  # still being written
     more, same = read_from(path, offset=offset, after_seq=10, limit=100)
     assert more == [] and same == offset
+
+
+def test_each_file_line_is_the_json_array_of_its_fields(tmp_path: Path) -> None:
+    """The writer encodes the shared fields once per call; the file is what json.dumps of
+    ``[seq, timestamp, stream, step, message]`` gives, for awkward text too."""
+    import json
+
+    writer = LogWriter(path=tmp_path / "a.log", deployment_id="d1", bus=RecordingBus())  # type: ignore[arg-type]
+    texts = ['say "hi"\\n', "tab\there", "ünïcödé ✓ \x00\x1b[31m", "", "back\\slash"]
+    writer.write("\n".join(texts), stream=LogStream.STDERR)
+    writer.step = 'STEP "x"'
+    writer.write("last")
+    writer.close()
+    lines = read_after(tmp_path / "a.log", 0)
+    raw = (tmp_path / "a.log").read_text(encoding="utf-8").splitlines()
+    assert [x.message for x in lines] == [*texts, "last"]
+    for line, text in zip(lines, raw, strict=True):
+        fields = [line.seq, line.timestamp.isoformat(), line.stream.value, line.step, line.message]
+        assert text == json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    assert lines[-1].step == 'STEP "x"' and lines[0].step is None
