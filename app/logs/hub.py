@@ -79,8 +79,9 @@ class Subscription:
         """Messages since the previous call; [] on timeout. Check ``lagged`` afterwards."""
         topic = self._topic
         if self.pos >= topic.end:
-            try:
-                await asyncio.wait_for(topic.event.wait(), timeout)
+            try:  # asyncio.timeout, not wait_for: no task per wait (~2x cheaper per wake-up)
+                async with asyncio.timeout(timeout):
+                    await topic.event.wait()
             except TimeoutError:
                 return []
         start = self.pos - topic.base
