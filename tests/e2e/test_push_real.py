@@ -7,6 +7,7 @@ The registry is made with ``createRegistry`` and set with ``updateApplication(re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -17,11 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from app.db.models import Deployment, Registry
 from app.engine.adapters import real_adapters
 from app.types import Scope
+from tests.bench.raw_docker import HTTPD
 from tests.conftest import APPS, make_git_repo
 from tests.e2e.conftest import create_git_app, wait_finished
 from tests.e2e.harness import Server, running_server
@@ -165,6 +168,85 @@ def test_build_push_and_release_by_digest(
     assert push_lines[-1] == f"Releasing {image_ref}"
     assert reg.password not in Path(done["logPath"]).read_text()
     assert reg.password not in json.dumps(done)
+
+
+def test_a_node_without_the_image_pulls_the_digest_with_the_registry_auth_swarm_keeps(
+    server: Server,
+    shared_auth_registry: AuthRegistry,
+    cleanup: list[str],
+    docker_client: Any,
+    git_repo: Any,
+) -> None:
+    """What "any node can pull it" needs: the released digest and the credentials stay
+    with the service. With every local reference to the image removed, as on a node that
+    never had it, a forced update (which sends no credentials itself) makes this node pull
+    the digest from the htpasswd registry, which refuses anonymous pulls."""
+    reg = shared_auth_registry
+    app = create_git_app(server, git_repo("static-ok"), cleanup, name="anynode", command=HTTPD)
+    attach_registry(server, app["id"], host=reg.addr, username=reg.username, password=reg.password)
+    client = server.client(Scope.DEPLOY)
+    done = wait_finished(client, client(DEPLOY, id=app["id"])["deployApplication"]["id"], 240)
+    assert done["status"] == "DONE", done["errorMessage"]
+    image_ref, name = done["imageRef"], app["appName"]
+    # The image by its running container: the references may already be fewer, as other
+    # test servers' retention on this shared engine untags images of deployments they do
+    # not know.
+    image_id = _running_image(docker_client, name, set())[1]
+    try:
+        attrs = docker_client.api.inspect_image(image_id)
+        for ref in [*attrs["RepoTags"], *attrs["RepoDigests"]]:  # the task keeps the layers
+            with contextlib.suppress(docker.errors.ImageNotFound):  # gone with its tag
+                docker_client.api.remove_image(ref, force=True)
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(image_ref)
+        before = {t["ID"] for t in docker_client.api.tasks(filters={"service": name})}
+        sent: list[str | None] = []
+
+        def spy(response: Any, *_: Any, **__: Any) -> None:
+            if response.request.path_url.split("?")[0].endswith("/update"):
+                sent.append(response.request.headers.get("X-Registry-Auth"))
+
+        docker_client.api.hooks.setdefault("response", []).append(spy)
+        try:
+            docker_client.services.get(name).force_update()
+        finally:
+            docker_client.api.hooks["response"].remove(spy)
+        assert sent == [None], "the update itself carried no credentials"
+
+        task, pulled = _running_image(docker_client, name, before)
+        assert task["Spec"]["ContainerSpec"]["Image"] == image_ref
+        assert pulled == image_id  # the same image, pulled back by its digest
+    finally:
+        docker_client.services.get(name).remove()
+        deadline = time.monotonic() + 30  # the image goes once its containers have
+        while time.monotonic() < deadline:
+            try:
+                docker_client.api.remove_image(image_id, force=True)
+                break
+            except docker.errors.ImageNotFound:
+                break
+            except docker.errors.APIError:
+                time.sleep(0.5)
+
+
+def _running_image(
+    docker_client: Any, service: str, old_tasks: set[str]
+) -> tuple[dict[str, Any], str]:
+    """A running task of ``service`` not in ``old_tasks``, and its container's image id;
+    fails at once if such a task was rejected (its image could not be pulled)."""
+
+    def running() -> dict[str, Any] | None:
+        tasks = docker_client.api.tasks(filters={"service": service})
+        fresh = [t for t in tasks if t["ID"] not in old_tasks]
+        for task in fresh:
+            assert task["Status"]["State"] not in ("rejected", "failed"), task["Status"]
+        return next((t for t in fresh if t["Status"]["State"] == "running"), None)
+
+    task = poll(running, timeout=60, what=f"a running task of {service}", every=0.25)
+    container = docker_client.api.inspect_container(
+        task["Status"]["ContainerStatus"]["ContainerID"]
+    )
+    return task, str(container["Image"])
 
 
 def test_refused_credentials_end_the_deployment_at_once(
