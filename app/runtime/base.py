@@ -82,8 +82,9 @@ class Runtime(Protocol):
         ...
 
     def remove_image(self, image: str) -> bool:
-        """Remove the reference ``image`` (not forced: an image a container uses stays);
-        True when removed, False when absent or in use."""
+        """Remove the reference ``image``; an image a running container uses stays (stopped
+        ones, such as ended Swarm tasks, do not keep it). True when removed, False when
+        absent or in use."""
         ...
 
     def drained(self, name: str) -> bool:

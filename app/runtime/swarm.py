@@ -236,11 +236,20 @@ class SwarmRuntime:
         return True
 
     def remove_image(self, image: str) -> bool:
+        """Kept while a running container uses the image; otherwise removed, forced past
+        stopped containers (the ended tasks Swarm keeps as history would keep every old
+        image). A forced removal by tag would only untag an image in use, leaving a running
+        task unable to restart, so running containers are looked up first."""
+        api = self._client.api
         try:
-            self._client.api.remove_image(image, noprune=False)
+            image_id = api.inspect_image(image)["Id"]
+            if any(c.get("ImageID") == image_id for c in api.containers()):
+                logger.info("keeping image %s: a running container uses it", image)
+                return False
+            api.remove_image(image, force=True, noprune=False)
         except NotFound:
             return False
-        except APIError as exc:  # in use by a container (a running service): keep it
+        except APIError as exc:
             logger.info("keeping image %s: %s", image, exc.explanation or exc)
             return False
         except (DockerException, OSError) as exc:
