@@ -167,6 +167,7 @@ _SECRETS = {
     "ssh_key_enc": "ssh-private-key",
     "registry_username": "puller",
     "registry_password_enc": "registry-password",
+    "build_secrets_enc": {"npm_token": "build-secret-value"},
 }
 
 
@@ -178,6 +179,7 @@ def _parent_with_secrets(world: World, **fields: object) -> str:
         world,
         preview_inherit_env=True,
         build_args={"NPM_TOKEN": "npm-secret"},
+        build_secret_keys=["npm_token"],
         **encrypted,
         **fields,
     )
@@ -206,7 +208,7 @@ def test_a_forks_preview_gets_preview_env_only_and_none_of_the_parents_secrets(
     assert preview.env_keys == ["MODE"]
     for column in _SECRETS:
         assert getattr(preview, column) is None, column
-    assert preview.build_args == {}
+    assert preview.build_args == {} and preview.build_secret_keys == []
     assert preview.mounts == [
         {"type": "volume", "source": "data-pr-4", "target": "/data", "read_only": False}
     ], "no bind mount of the host; the named volume is the preview's own"
@@ -218,6 +220,7 @@ def test_a_forks_preview_gets_preview_env_only_and_none_of_the_parents_secrets(
     assert (fetched.password, fetched.ssh_key, fetched.username) == (None, None, None)
     spec = world.runtime.services[preview.app_name]
     assert "top-secret-value" not in repr(spec) and "npm-secret" not in repr(spec)
+    assert world.builder.builds[-1].secrets == {}, "a fork's build gets no build secret"
 
 
 def test_a_same_repository_update_after_a_fork_gets_the_parents_settings_back(
@@ -231,4 +234,5 @@ def test_a_same_repository_update_after_a_fork_gets_the_parents_settings_back(
     again = open_preview(world.db, world.cipher, fork=False, **kw)  # type: ignore[arg-type]
     assert first is not None and again is not None and again.id == first.id
     assert again.ssh_key_enc is not None and len(again.mounts) == 2
+    assert again.build_secret_keys == ["npm_token"] and again.build_secrets_enc is not None
     assert world.cipher.decrypt_json(again.env_enc)["SECRET"] == "top-secret-value"
