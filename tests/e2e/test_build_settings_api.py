@@ -16,6 +16,7 @@ from tests.e2e.harness import GraphQLError, Server, running_server
 SECRET = "bk-secret-value-8c1f2"
 ARG_VALUE = "build-arg-value-77ad"
 FIELDS = """id contextPath dockerContextPath dockerBuildStage buildArgKeys buildSecretKeys
+  buildSecrets
   buildMemoryLimitMb buildCpuLimit cleanCache cleanCacheNext"""
 CREATE = f"""mutation($input: CreateApplicationInput!) {{
   createApplication(input: $input) {{ {FIELDS} }} }}"""
@@ -51,7 +52,7 @@ def test_build_settings_are_stored_and_shown_without_values(
     app = _create(fake_server, **BUILD)
     assert app["contextPath"] == app["dockerContextPath"] == "web"
     assert app["dockerBuildStage"] == "runtime"
-    assert app["buildSecretKeys"] == ["npm_token", "pip.conf"]
+    assert app["buildSecretKeys"] == app["buildSecrets"] == ["npm_token", "pip.conf"]
     assert (app["buildMemoryLimitMb"], app["buildCpuLimit"]) == (512, 1.5)
     assert app["cleanCache"] is False and app["cleanCacheNext"] is False
     client = fake_server.client(Scope.READ)

@@ -71,6 +71,9 @@ class Application(Node):
     build_secret_keys: list[str] = strawberry.field(
         description="ids of the build secrets (buildSecrets); values are write-only"
     )
+    build_secrets: list[str] = strawberry.field(
+        description="the build secrets' ids, as buildSecretKeys: values are write-only"
+    )
     build_memory_limit_mb: int | None = strawberry.field(
         description="megabytes each build step may use (classic builder; BuildKit ignores it)"
     )
@@ -175,6 +178,7 @@ class Application(Node):
             docker_context_path=row.context_path,
             docker_build_stage=row.docker_build_stage,
             build_secret_keys=sorted(row.build_secret_keys or []),
+            build_secrets=sorted(row.build_secret_keys or []),
             build_memory_limit_mb=(
                 row.build_memory_limit // (1024 * 1024) if row.build_memory_limit else None
             ),
