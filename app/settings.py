@@ -41,6 +41,20 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a RUNNING row is ERROR this long after its last beat"
     )
     watchdog_interval: float = Field(default=5.0, gt=0, description="seconds between sweeps")
+    # the runtime monitor (app/monitor): one watcher per engine
+    monitor: bool = Field(default=True, description="watch DONE applications on the engine")
+    monitor_health_failures: int = Field(
+        default=3, ge=1, description="failed health checks in a row that are HEALTH_CHECK_FAILED"
+    )
+    monitor_recovery_s: float = Field(
+        default=10.0, ge=0, description="running and healthy this long after an incident: RECOVERED"
+    )
+    monitor_interval: float = Field(
+        default=5.0, gt=0, description="seconds between the monitor's task listings"
+    )
+    monitor_lease_s: float = Field(
+        default=15.0, gt=0, description="how long an engine's watcher lease lasts unrenewed"
+    )
     deploy_timeout: float = Field(
         default=1800.0, gt=0, description="default per-application deployment time limit"
     )

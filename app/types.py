@@ -20,6 +20,23 @@ class ApplicationStatus(enum.StrEnum):
     ERROR = "ERROR"
 
 
+class ApplicationHealth(enum.StrEnum):
+    """How a DONE application runs, as the runtime monitor last saw it (``app/monitor``)."""
+
+    HEALTHY = "HEALTHY"
+    UNHEALTHY = "UNHEALTHY"  # its health check keeps failing
+    DOWN = "DOWN"  # a task exited, failed or was rejected outside a deployment
+    UNKNOWN = "UNKNOWN"  # not watched yet (never DONE, or no engine watched it)
+
+
+class MonitorEvent(enum.StrEnum):
+    """What the runtime monitor tells the notifications."""
+
+    APP_DOWN = "APP_DOWN"
+    HEALTH_CHECK_FAILED = "HEALTH_CHECK_FAILED"
+    RECOVERED = "RECOVERED"
+
+
 class DeploymentStatus(enum.StrEnum):
     QUEUED = "QUEUED"
     SCHEDULED = "SCHEDULED"

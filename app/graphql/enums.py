@@ -9,6 +9,7 @@ import strawberry
 from app import types as t
 
 for _enum in (
+    t.ApplicationHealth,
     t.ApplicationStatus,
     t.DeploymentStatus,
     t.SourceType,
@@ -21,6 +22,7 @@ for _enum in (
 ):
     strawberry.enum(_enum)
 
+ApplicationHealth = t.ApplicationHealth
 ApplicationStatus = t.ApplicationStatus
 DeploymentStatus = t.DeploymentStatus
 SourceType = t.SourceType

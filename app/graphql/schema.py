@@ -15,6 +15,7 @@ from app.graphql.api_keys.mutations import ApiKeyMutations
 from app.graphql.api_keys.queries import ApiKeyQueries
 from app.graphql.applications.mutations import ApplicationMutations
 from app.graphql.applications.queries import ApplicationQueries
+from app.graphql.applications.subscriptions import ApplicationSubscriptions
 from app.graphql.cost import QueryCostLimiter
 from app.graphql.deployments.mutations import DeploymentMutations
 from app.graphql.deployments.queries import DeploymentQueries
@@ -50,7 +51,7 @@ Mutation = merge_types(
         RegistryMutations,
     ),
 )
-Subscription = merge_types("Subscription", (DeploymentSubscriptions,))
+Subscription = merge_types("Subscription", (DeploymentSubscriptions, ApplicationSubscriptions))
 
 
 class Schema(strawberry.Schema):

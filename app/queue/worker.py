@@ -1,4 +1,5 @@
-"""A worker: the engine bound to the actor, Dramatiq worker threads, and the watchdog."""
+"""A worker: the engine bound to the actor, Dramatiq worker threads, the watchdog, and the
+runtime monitor's watcher of the engine (``app/monitor``; one process at a time watches)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.engine.retention import PointRemover, prune_all
 from app.engine.runner import Engine
 from app.errors import Unavailable
 from app.logs.bus.base import Bus
+from app.monitor.watcher import EngineWatcher
 from app.queue.actors import DeploymentQueue
 from app.runtime.base import Runtime
 from app.settings import Settings
@@ -97,7 +99,8 @@ class Watchdog:
 
 @dataclass
 class Worker:
-    """Dramatiq worker threads running the engine, and a watchdog."""
+    """Dramatiq worker threads running the engine, a watchdog, and the engine's watcher
+    (when the engine is a real one and ``SLIPWAY_MONITOR`` is on)."""
 
     engine: Engine
     queue: DeploymentQueue
@@ -122,6 +125,17 @@ class Worker:
                 registry=self.engine.adapters.registry,
             ),
         )
+        connection = self.engine.adapters.engine
+        self.monitor: EngineWatcher | None = None
+        if connection is not None and self.engine.settings.monitor:
+            self.monitor = EngineWatcher(
+                engine_key="local",
+                connection=connection,
+                db=self.engine.db,
+                bus=self.engine.bus,
+                cipher=self.engine.cipher,
+                settings=self.engine.settings,
+            )
 
     def _run(self, deployment_id: str) -> None:
         if self.engine.run(deployment_id):
@@ -130,11 +144,15 @@ class Worker:
     def start(self) -> None:
         self.queue.bind(self._run)
         self.watchdog.start()
+        if self.monitor is not None:
+            self.monitor.start()
         self._worker.start()
 
     def stop(self) -> None:
         """Running deployments end ERROR ("the worker shut down"), none is left RUNNING."""
         self.watchdog.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
         self.engine.shutdown()
         self._worker.stop(timeout=30_000)
 

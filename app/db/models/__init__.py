@@ -3,6 +3,7 @@
 from app.db.models.api_keys import ApiKey
 from app.db.models.applications import Application
 from app.db.models.deployments import Deployment, DeploymentEvent, WebhookDelivery
+from app.db.models.monitor import EngineWatch, Incident
 from app.db.models.registries import Registry
 from app.db.models.servers import Server
 
@@ -11,6 +12,8 @@ __all__ = [
     "Application",
     "Deployment",
     "DeploymentEvent",
+    "EngineWatch",
+    "Incident",
     "Registry",
     "Server",
     "WebhookDelivery",

@@ -93,5 +93,9 @@ class Application(IdMixin, Base):
     build_cpu_limit: Mapped[float | None] = mapped_column(Float)  # cores
     # after a rollback, push/tag webhooks do not deploy until the next manual deployment
     rollback_pinned_id: Mapped[str | None] = mapped_column(String(24))
+    # the runtime monitor (app/monitor): ApplicationHealth, and the time of the engine
+    # observation that set it (older observations replayed after a restart are dropped)
+    health: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
+    health_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -11,6 +11,7 @@ from app.db.models import Application as ApplicationRow
 from app.graphql.context import Info
 from app.graphql.deployments.loaders import application_deployments_loader
 from app.graphql.enums import (
+    ApplicationHealth,
     ApplicationStatus,
     BuildType,
     PublishMode,
@@ -49,6 +50,10 @@ class Application(Node):
     name: str
     app_name: str = strawberry.field(description="the Swarm service name")
     status: ApplicationStatus
+    health: ApplicationHealth = strawberry.field(
+        description="how it runs since its last DONE deployment, as the runtime monitor saw "
+        "it (UNKNOWN until watched); live with applicationHealth"
+    )
     source_type: SourceType
     build_type: BuildType
     repository: str | None = strawberry.field(description="without credentials")
@@ -165,6 +170,7 @@ class Application(Node):
             name=row.name,
             app_name=row.app_name,
             status=ApplicationStatus(row.status),
+            health=ApplicationHealth(row.health or "UNKNOWN"),
             source_type=SourceType(row.source_type),
             build_type=BuildType(row.build_type),
             repository=row.repository,
