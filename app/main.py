@@ -37,6 +37,8 @@ from app.graphql.schema import build_schema
 from app.graphql.view import SlipwayGraphQL
 from app.logs.bus.factory import make_bus
 from app.logs.hub import Hub
+from app.metrics import instruments as metrics
+from app.metrics.endpoint import MetricsEndpoint, metrics_route
 from app.queue.actors import declare
 from app.queue.broker import make_broker
 from app.queue.worker import Watchdog, Worker
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         secure_data_dir(settings)  # 0700 dirs, 0600 database files and secret.key
+        metrics.configure(settings.metrics_dir)  # before any metric is recorded
         db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
         hub = Hub(make_bus(settings))
         await hub.start()
@@ -143,6 +146,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 engine=engine, queue=queue, threads=settings.worker_threads, poll_ms=100
             )
             worker.start()
+        app.state.metrics = MetricsEndpoint(db=db, token=settings.metrics_token)
         readiness = app.state.readiness = Readiness.build(
             db=db, redis_url=settings.redis_url, engine=engine_link, cache_s=settings.readyz_cache
         )
@@ -162,6 +166,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 await run_in_threadpool(worker.stop)
             await hub.stop()
             readiness.close()
+            metrics.process_exiting()
             db.dispose()
 
     async def healthz(_: Request) -> JSONResponse:
@@ -183,6 +188,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_route),
             Route("/webhooks/{provider}/{application_id}", receive_webhook, methods=["POST"]),
             *ui_routes(),
             *graphiql_routes(settings),

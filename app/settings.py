@@ -175,6 +175,18 @@ class Settings(BaseSettings):
         description="the docker CLI with BuildKit (Docker >= 18.09) that builds applications "
         "with build secrets (DOCKER_BUILDKIT=1 docker build --secret); PATH is searched",
     )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="a bearer token that may read /metrics (Prometheus' bearer_token) "
+        "besides any valid API key; at least 16 characters",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="prometheus-client's multiprocess directory: the serve and worker "
+        "processes of one machine that share it are all in each serve's /metrics "
+        "(unset: each process shows its own)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.websockets import WebSocket
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -29,6 +31,7 @@ from app.graphql.registries.queries import RegistryQueries
 from app.graphql.servers.mutations import ServerMutations
 from app.graphql.servers.queries import ServerQueries
 from app.graphql.sharing import SharingExecutionContext
+from app.metrics import instruments as metrics
 
 Query = merge_types(
     "Query",
@@ -109,7 +112,18 @@ class Schema(strawberry.Schema):
             allowed_operation_types,
         )
         shared = shared_of(context_value)
+        if isinstance(results, AsyncGenerator):  # not an error result: a stream, counted
+            results = metrics.subscribed(results, transport_of(context_value))
         return results if shared is None else distinct(results, shared)
+
+
+def transport_of(context: Any) -> str:
+    """The streaming transport of an operation's context, as ``slipway_subscribers`` says."""
+    request = getattr(context, "request", None)
+    if isinstance(request, WebSocket):
+        return "websocket"
+    accept = request.headers.get("accept", "") if isinstance(request, Request) else ""
+    return "sse" if "text/event-stream" in accept else "multipart"
 
 
 def build_schema() -> strawberry.Schema:

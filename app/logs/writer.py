@@ -12,6 +12,7 @@ from app.logs.bus.base import Bus
 from app.logs.files import last_seq
 from app.logs.messages import End, Lines
 from app.masking import MIN_ENV_SECRET, Masker
+from app.metrics import instruments as metrics
 from app.types import LogLine, LogStream
 
 
@@ -69,6 +70,7 @@ class LogWriter:
             self._file.write("".join(rows))
             self._file.flush()  # in the file before on the bus: a reader fills gaps from it
             self._bus.publish(self.topic, Lines(tuple(lines)))
+            metrics.log_lines_published(len(lines))
 
     def system(self, message: str) -> None:
         self.write(message, stream=LogStream.SYSTEM, step=self.step)

@@ -22,6 +22,7 @@ from app.engine.retention import PointRemover, prune_all
 from app.engine.runner import Engine
 from app.errors import Unavailable
 from app.logs.bus.base import Bus
+from app.metrics import instruments as metrics
 from app.monitor.watcher import EngineWatcher
 from app.queue.actors import DeploymentQueue
 from app.runtime.base import Runtime
@@ -171,6 +172,7 @@ def run_worker(
     from app.queue.broker import make_broker
 
     secure_data_dir(settings)  # a worker-only machine's data dir is as private as serve's
+    metrics.configure(settings.metrics_dir)  # its counters in the directory serve reads
     db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
     bus = make_bus(settings)
     engine = Engine(
@@ -190,6 +192,7 @@ def run_worker(
     finally:
         worker.stop()
         bus.close()  # the last status events and log ends must leave before we exit
+        metrics.process_exiting()
         db.dispose()
 
 

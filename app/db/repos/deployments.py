@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.db.base import utcnow
@@ -15,6 +15,7 @@ from app.db.models import Application, Deployment, DeploymentEvent, Server
 from app.db.repos import paging
 from app.db.repos.paging import Page, Window
 from app.errors import NotFound
+from app.metrics import instruments as metrics
 from app.types import FINISHED, ApplicationStatus, DeploymentStatus
 
 ACTIVE = (DeploymentStatus.QUEUED.value, DeploymentStatus.RUNNING.value)
@@ -255,6 +256,10 @@ def finish(
     if app is not None and was is DeploymentStatus.RUNNING:  # a queued one never moved it
         app.status = _app_status_after(session, dep, status).value
     session.flush()
+    counted = (status.value, dep.trigger)  # once committed: a rolled-back end never happened
+    event.listen(
+        session, "after_commit", lambda _: metrics.deployment_finished(*counted), once=True
+    )
     return dep
 
 

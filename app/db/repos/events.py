@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import DeploymentEvent
+from app.metrics import instruments as metrics
 
 
 def start(session: Session, *, deployment_id: str, step: str) -> DeploymentEvent:
@@ -26,6 +27,7 @@ def end(session: Session, *, event_id: int, outcome: str, message: str | None = 
     event.duration_ms = int((event.finished_at - event.started_at).total_seconds() * 1000)
     event.outcome = outcome
     event.message = message
+    metrics.step_ended(event.step, outcome, event.duration_ms / 1000)
 
 
 def for_deployments(

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from typing import Any
@@ -35,6 +36,7 @@ from redis.retry import Retry
 from app.errors import Unavailable
 from app.logs.bus.base import Deliver
 from app.logs.messages import Message, coalesce, decode, encode
+from app.metrics import instruments as metrics
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +284,7 @@ def _deliver(deliver: Deliver, topic: str, entries: list[Any]) -> None:
             log.exception("Redis bus: skipping undecodable entry %s on %s", entry_id, topic)
     if not messages:
         return
+    metrics.bus_delivered(time.time() - _id_key(_text(entries[0][0]))[0] / 1000)  # since XADD
     try:
         deliver(topic, messages)
     except Exception:
