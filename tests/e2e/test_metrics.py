@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from app.types import Scope
-from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
+from tests.e2e.conftest import GIT_APP, Fakes, create_git_app, wait_finished
 from tests.e2e.harness import Server, running_server
 from tests.e2e.metrics_support import metrics_url, scrape, scrape_until
-from tests.e2e.queries import APP_STATUS_SUB, CREATE_APP, DEPLOY
+from tests.e2e.queries import APP_STATUS_SUB, CREATE_APP, DEPLOY, REDEPLOY
 from tests.fixtures.webhooks.samples import encode, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,9 @@ TOKEN = "prometheus-scrapes-with-this-token"
 SCHEDULE = """
 mutation($id: ID!, $at: DateTime) {
   deployApplication(applicationId: $id, scheduledAt: $at) { id status } }"""
+UPDATE_APP = """
+mutation($id: ID!, $input: UpdateApplicationInput!) {
+  updateApplication(id: $id, input: $input) { id } }"""
 REGENERATE = "mutation($id: ID!) { regenerateWebhookSecret(applicationId: $id) }"
 FINISHED = "slipway_deployments_finished_total"
 STEP_COUNT = "slipway_step_duration_seconds_count"
@@ -233,3 +236,34 @@ def test_the_grafana_dashboard_graphs_only_exported_metrics(server: Server) -> N
         used |= found
     families = {n for n in exported.families if n.startswith("slipway_")}
     assert {f for f in families if not any(u.startswith(f) for u in used)} == set()
+
+
+@pytest.mark.docker
+def test_a_real_deployment_and_a_failed_one_are_counted(
+    real_server: Server, git_repo: Any, cleanup: list[str]
+) -> None:
+    """A real git fetch, Dockerfile build and Swarm release, then a redeploy with a health
+    path that never answers: DONE and ERROR counted, VERIFY_HEALTH's ERROR in the histogram."""
+    key = real_server.key(Scope.READ)
+    client = real_server.client(Scope.DEPLOY)
+    app = create_git_app(real_server, git_repo("static-ok"), cleanup, healthCheckPath="/health")
+    before = scrape(real_server.url, key=key)
+    dep = client(DEPLOY, id=app["id"])["deployApplication"]
+    done = wait_finished(client, dep["id"], timeout=180)
+    assert done["status"] == "DONE", done["errorMessage"]
+    client(UPDATE_APP, id=app["id"], input={"healthCheckPath": "/missing", "healthTimeout": 5})
+    again = client(REDEPLOY, id=app["id"])["redeployApplication"]
+    failed = wait_finished(client, again["id"], timeout=180)
+    assert failed["status"] == "ERROR"
+    after = scrape(real_server.url, key=key)
+
+    def delta(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert delta(FINISHED, status="DONE", trigger="MANUAL") == 1
+    assert delta(FINISHED, status="ERROR", trigger="REBUILD") == 1
+    for step in done["steps"]:
+        assert delta(STEP_COUNT, step=step["step"], outcome="DONE") >= 1, step
+    assert delta(STEP_COUNT, step="BUILD_IMAGE", outcome="DONE") == 2
+    assert delta(STEP_COUNT, step="VERIFY_HEALTH", outcome="ERROR") == 1
+    assert delta(LINES) == len(done["logs"]) + len(failed["logs"])
