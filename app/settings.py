@@ -173,7 +173,8 @@ class Settings(BaseSettings):
     docker_cli: str = Field(
         default="docker",
         description="the docker CLI with BuildKit (Docker >= 18.09) that builds applications "
-        "with build secrets (DOCKER_BUILDKIT=1 docker build --secret); PATH is searched",
+        "with build secrets (DOCKER_BUILDKIT=1 docker build --secret); PATH is searched; "
+        "the default takes the first docker CLI that can (PATH's, /usr/bin, /usr/local/bin)",
     )
     metrics_token: str | None = Field(
         default=None,

@@ -22,12 +22,15 @@ image config or ``docker history``.
 
 Needs a docker CLI that builds with BuildKit: Docker >= 18.09 up to 22.x as it is
 (``DOCKER_BUILDKIT=1``), 23 and later with the buildx plugin installed
-(``SLIPWAY_DOCKER_CLI`` picks the binary).
+(``SLIPWAY_DOCKER_CLI`` picks the binary; left at ``docker``, the first docker CLI
+that can is used: PATH's, then /usr/bin/docker and /usr/local/bin/docker).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +46,45 @@ from app.types import BuildSpec, CancelToken, LogFn, LogStream
 # Variables of the CLI's own environment that it keeps from ours.
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR")
 _DOCKER_ENV = ("DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")
+
+
+DEFAULT_CLI = "docker"
+# Where a BuildKit-capable CLI may be when the one on PATH is not (a newer client
+# without the buildx plugin in front of a distribution's Docker 20.10, say).
+_CANDIDATES = ("/usr/bin/docker", "/usr/local/bin/docker")
+
+
+@functools.lru_cache(maxsize=8)
+def buildkit_cli(configured: str) -> str | None:
+    """The docker CLI to build with BuildKit: ``configured`` as given (on PATH or a
+    path) when it is not the default; for the default, the first ``docker`` (PATH, then
+    the usual places) that can: a client before 23 (BuildKit built in) or one with the
+    buildx plugin. None when there is none at all; with no capable one, the first found
+    (its failure then names buildx). Looked up once per process."""
+    if configured != DEFAULT_CLI:
+        return shutil.which(configured)
+    found = [p for p in dict.fromkeys([shutil.which(DEFAULT_CLI), *_CANDIDATES]) if p]
+    found = [p for p in found if os.access(p, os.X_OK)]
+    return next((p for p in found if _builds_with_buildkit(p)), found[0] if found else None)
+
+
+def _builds_with_buildkit(cli: str) -> bool:
+    def ok(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            done = subprocess.run(
+                [cli, *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done if done.returncode == 0 else None
+
+    version = ok("--version")  # "Docker version 20.10.24+dfsg1, build ..." (no engine needed)
+    if version is None:
+        return False
+    match = re.search(r"version (\d+)\.", version.stdout)
+    if match and int(match.group(1)) < 23:
+        return True
+    return ok("buildx", "version") is not None
 
 
 def _own_name(name: str) -> bool:
@@ -114,7 +156,7 @@ class BuildKitCli:
         cancel: CancelToken,
     ) -> str:
         """Build ``spec.tag`` with its secrets mounted; return the image id."""
-        executable = shutil.which(self.cli)
+        executable = buildkit_cli(self.cli)
         if executable is None:
             raise BuildError(
                 f"build secrets need the docker CLI with BuildKit on the build server: "

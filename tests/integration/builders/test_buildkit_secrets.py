@@ -28,7 +28,7 @@ pytestmark = pytest.mark.docker
 
 def buildkit_cli() -> str:
     """A docker CLI that builds with BuildKit (Debian's 20.10 here; SLIPWAY_TEST_DOCKER_CLI)."""
-    cli = os.environ.get("SLIPWAY_TEST_DOCKER_CLI") or "/usr/bin/docker"
+    cli = os.environ.get("SLIPWAY_TEST_DOCKER_CLI") or "docker"  # the default, resolved
     if not shutil.which(cli):
         missing(f"a docker CLI with BuildKit at {cli} (SLIPWAY_TEST_DOCKER_CLI)")
     return cli

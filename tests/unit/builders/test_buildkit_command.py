@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.builders import buildkit
 from app.builders.buildkit import BuildKitCli, _write_secrets, buildkit_command, buildkit_env
 from app.errors import BuildError
 from app.types import BuildSpec, CancelToken, LogStream
@@ -131,3 +132,44 @@ def test_a_cli_without_buildkit_says_what_to_do(
     assert "secret-0" in lines, "the secret file existed while the CLI ran"
     assert any("buildx component is missing" in line for line in lines)
     assert list(temp.iterdir()) == [], "the private directory is gone afterwards"
+
+
+def _cli(path: Path, version: str, *, buildx: bool) -> Path:
+    """A stand-in docker CLI printing ``version`` for --version; buildx as told."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = --version ] && {{ echo "Docker version {version}, build x"; exit 0; }}\n'
+        f'[ "$1" = buildx ] && exit {0 if buildx else 1}\n'
+        "exit 2\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def test_the_default_cli_is_the_first_that_builds_with_buildkit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 28.x client without buildx first on PATH (as on this machine) is passed over for
+    a 20.10 one; one with buildx is taken; an explicit setting is used as given."""
+    newer = _cli(tmp_path / "path" / "docker", "28.2.2", buildx=False)
+    distro = _cli(tmp_path / "usr" / "docker", "20.10.24+dfsg1", buildx=False)
+    monkeypatch.setenv("PATH", str(newer.parent))
+    monkeypatch.setattr(buildkit, "_CANDIDATES", (str(distro),))
+    buildkit.buildkit_cli.cache_clear()
+    try:
+        assert buildkit.buildkit_cli("docker") == str(distro)
+        assert buildkit.buildkit_cli(str(newer)) == str(newer), "a setting is taken as given"
+        buildkit.buildkit_cli.cache_clear()
+        _cli(newer, "28.2.2", buildx=True)
+        assert buildkit.buildkit_cli("docker") == str(newer)
+        buildkit.buildkit_cli.cache_clear()
+        _cli(newer, "28.2.2", buildx=False)
+        monkeypatch.setattr(buildkit, "_CANDIDATES", ())
+        # none can: the one found is used, and its failure names buildx (test above)
+        assert buildkit.buildkit_cli("docker") == str(newer)
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        buildkit.buildkit_cli.cache_clear()
+        assert buildkit.buildkit_cli("docker") is None
+    finally:
+        buildkit.buildkit_cli.cache_clear()
