@@ -15,12 +15,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.crypto import Cipher
-from app.db.models import Application, Deployment
+from app.db.models import Application
 from app.db.repos import deployments, registries, webhooks
 from app.db.session import Database
 from app.engine.snapshot import registry_target
@@ -73,7 +74,8 @@ def prune_application(
         paths = [Path(d.log_path) for d in doomed]
         gone = _references(doomed)
         deployments.delete(session, ids)
-        kept = _kept(session)
+        # a rollback only names its own application's images, so its rows are enough
+        kept = _kept(session, application_id) if doomed else set()
         if protect_running and running is not None:
             now = _references([running])
             kept |= now.images | {ref for _, ref in now.pushed}
@@ -88,13 +90,14 @@ def prune_application(
     return len(ids)
 
 
-def _kept(session: Session) -> set[str]:
-    """Every image and repo@digest a remaining deployment refers to."""
-    point = _references(deployments.with_references(session))
+def _kept(session: Session, application_id: str | None = None) -> set[str]:
+    """Every image and repo@digest a remaining deployment (of the application) names."""
+    point = _references(deployments.with_references(session, application_id))
     return set(point.images) | {ref for _, ref in point.pushed}
 
 
-def _references(rows: Sequence[Deployment]) -> _Point:
+def _references(rows: Sequence[Any]) -> _Point:
+    """Of rows or rows' columns: image_ref, registry_id, rollback_image, rollback_registry_*."""
     images: set[str] = set()
     pushed: set[tuple[str, str]] = set()
     for row in rows:

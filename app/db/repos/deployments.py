@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event, func, select, update
@@ -435,12 +436,20 @@ def rollback_refusal(
     return None
 
 
-def with_references(session: Session) -> Sequence[Deployment]:
-    """Deployments naming an image or rollback point (what image retention must keep)."""
-    return session.scalars(
-        select(Deployment).where(
-            Deployment.image_ref.is_not(None)
-            | Deployment.rollback_image.is_not(None)
-            | Deployment.rollback_registry_ref.is_not(None)
-        )
-    ).all()
+def with_references(session: Session, application_id: str | None = None) -> Sequence[Any]:
+    """The image and rollback-point columns of the deployments (of one application, or
+    all) that name any: what retention must keep. Columns only, not whole rows."""
+    query = select(
+        Deployment.image_ref,
+        Deployment.registry_id,
+        Deployment.rollback_image,
+        Deployment.rollback_registry_ref,
+        Deployment.rollback_registry_id,
+    ).where(
+        Deployment.image_ref.is_not(None)
+        | Deployment.rollback_image.is_not(None)
+        | Deployment.rollback_registry_ref.is_not(None)
+    )
+    if application_id is not None:
+        query = query.where(Deployment.application_id == application_id)
+    return session.execute(query).all()
