@@ -39,8 +39,12 @@ from app.logs.bus.factory import make_bus
 from app.logs.hub import Hub
 from app.metrics import instruments as metrics
 from app.metrics.endpoint import MetricsEndpoint, metrics_route
+from app.notify.deliver import Deliverer
+from app.notify.dispatch import Notifier
+from app.notify.transport import AppriseTransport
 from app.queue.actors import declare
 from app.queue.broker import make_broker
+from app.queue.notifications import declare_notifications
 from app.queue.worker import Watchdog, Worker
 from app.readiness import Readiness
 from app.registry.client import registry_client
@@ -101,11 +105,14 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
         db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
         hub = Hub(make_bus(settings))
         await hub.start()
-        queue = declare(make_broker(settings))
+        broker = make_broker(settings)
+        queue = declare(broker)
+        notifications = declare_notifications(broker)
+        cipher = Cipher(load_or_create_key(settings))
         view.state = app.state.slipway = AppState(
             settings=settings,
             db=db,
-            cipher=Cipher(load_or_create_key(settings)),
+            cipher=cipher,
             hub=hub,
             queue=queue,
             throttle=AuthThrottle(
@@ -128,22 +135,33 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
                 settings=settings,
                 # no engine here: registry tags of pruned rollback points (workers sweep images)
                 points=PointRemover(cipher=view.state.cipher, registry=view.state.registry),
+                notifications=notifications,
+                notifier=Notifier(db=db, cipher=cipher, settings=settings, queue=notifications),
             )
             await run_in_threadpool(watchdog.start)
         else:
+            made = adapters(settings)
+            transport = made.notify or AppriseTransport()
+            view.state.notify = transport
             engine = Engine(
                 settings=settings,
                 db=db,
                 bus=hub.bus,
-                cipher=view.state.cipher,
-                adapters=adapters(settings),
+                cipher=cipher,
+                adapters=made,
+                notifier=Notifier(db=db, cipher=cipher, settings=settings, queue=notifications),
             )
             view.state.runtime = engine.adapters.runtime
             view.state.registry = engine.adapters.registry or view.state.registry
             engine_link = engine.adapters.engine
             view.state.engine = engine_link
             worker = Worker(
-                engine=engine, queue=queue, threads=settings.worker_threads, poll_ms=100
+                engine=engine,
+                queue=queue,
+                threads=settings.worker_threads,
+                poll_ms=100,
+                notifications=notifications,
+                deliverer=Deliverer(db=db, cipher=cipher, settings=settings, transport=transport),
             )
             worker.start()
         app.state.metrics = MetricsEndpoint(db=db, token=settings.metrics_token)

@@ -188,8 +188,36 @@ class Settings(BaseSettings):
         "processes of one machine that share it are all in each serve's /metrics "
         "(unset: each process shows its own)",
     )
+    public_url: str = Field(
+        default="",
+        description="the address people reach this server at (https://slipway.example.com): "
+        "notifications link to <public_url>/ui/deployments/<id>; empty: no link",
+    )
+    notify_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="seconds one notification send may take"
+    )
+    notify_attempts: int = Field(
+        default=6, ge=1, le=50, description="sends of one notification message before giving up"
+    )
+    notify_backoff: float = Field(
+        default=5.0, gt=0, description="seconds before the first retry of a failed send; doubled"
+    )
+    notify_backoff_max: float = Field(
+        default=600.0, gt=0, description="the longest wait between two sends of one message"
+    )
+    notify_threads: int = Field(
+        default=2, ge=1, le=32, description="threads sending notifications in each worker"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("SLIPWAY_PUBLIC_URL must start with http:// or https://")
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -123,6 +123,16 @@ class Scope(enum.StrEnum):
     ADMIN = "ADMIN"
 
 
+class NotificationEvent(enum.StrEnum):
+    """What a notification can be sent for (app/notify/)."""
+
+    DEPLOY_SUCCEEDED = "DEPLOY_SUCCEEDED"
+    DEPLOY_FAILED = "DEPLOY_FAILED"
+    APP_DOWN = "APP_DOWN"
+    HEALTH_CHECK_FAILED = "HEALTH_CHECK_FAILED"
+    RECOVERED = "RECOVERED"
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     """One line of a deployment's log; ``seq`` is 1, 2, 3 ... per deployment."""

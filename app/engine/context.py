@@ -9,6 +9,7 @@ from app.builders.base import Builder
 from app.engine.release_spec import ReleasedSpec
 from app.engine.snapshot import DeploymentSnapshot
 from app.logs.writer import LogWriter
+from app.notify.transport import Transport
 from app.registry.base import ImagePusher, RegistryClient
 from app.runtime.base import Release, Runtime
 from app.runtime.connection import EngineConnection
@@ -26,6 +27,7 @@ class Adapters:
     pusher: ImagePusher | None = None  # PUSH_IMAGE and rollback copies (app/registry/push.py)
     registry: RegistryClient | None = None  # registry HTTP API (app/registry/client.py)
     engine: EngineConnection | None = None  # the real engine's connection (readiness)
+    notify: Transport | None = None  # how notifications are sent; None: apprise
 
 
 @dataclass

@@ -13,7 +13,8 @@ from app.db.repos import applications, deployments
 from app.db.session import Database
 from app.engine.control import end_unattended
 from app.logs.bus.base import Bus
-from app.types import DeploymentStatus
+from app.notify.dispatch import Notifier
+from app.types import DeploymentStatus, NotificationEvent
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,17 @@ log = logging.getLogger(__name__)
 OVERDUE_GRACE = timedelta(seconds=60)  # past its limit, its own worker should have stopped it
 
 
-def reap_dead(*, db: Database, bus: Bus, stale_after: float, default_timeout: float) -> list[str]:
+def reap_dead(
+    *,
+    db: Database,
+    bus: Bus,
+    stale_after: float,
+    default_timeout: float,
+    notifier: Notifier | None = None,
+) -> list[str]:
     """Mark deployments whose worker is gone as ERROR ("worker lost"), and ones their
-    worker failed to stop at their time limit; returns their ids."""
+    worker failed to stop at their time limit (each a DEPLOY_FAILED notification); returns
+    their ids."""
     now = utcnow()
     with db.session() as session:
         stale = deployments.stale_running(session, older_than=timedelta(seconds=stale_after))
@@ -55,6 +64,12 @@ def reap_dead(*, db: Database, bus: Bus, stale_after: float, default_timeout: fl
         ):
             log.warning("deployment %s: %s", dep.id, reason)
             reaped.append(dep.id)
+            if notifier is not None:
+                notifier.emit(
+                    NotificationEvent.DEPLOY_FAILED,
+                    application_id=dep.application_id,
+                    deployment_id=dep.id,
+                )
     return reaped
 
 

@@ -27,12 +27,17 @@ from app.errors import Cancelled, HealthCheckError, SlipwayError
 from app.logs.bus.base import Bus
 from app.logs.writer import LogWriter
 from app.masking import MIN_ENV_SECRET, Masker
+from app.notify.dispatch import Notifier
 from app.runtime.host_paths import HostPathPolicy
 from app.runtime.tasks import strip_digest
 from app.settings import Settings
-from app.types import CancelToken, DeploymentStatus, DeploymentTrigger, Step
+from app.types import CancelToken, DeploymentStatus, DeploymentTrigger, NotificationEvent, Step
 
 log = logging.getLogger(__name__)
+FINISH_EVENTS = {
+    DeploymentStatus.DONE: NotificationEvent.DEPLOY_SUCCEEDED,
+    DeploymentStatus.ERROR: NotificationEvent.DEPLOY_FAILED,
+}
 
 
 def worker_id() -> str:
@@ -50,9 +55,17 @@ class Engine:
     """Carries out deployments; safe to call from several worker threads at once."""
 
     def __init__(
-        self, *, settings: Settings, db: Database, bus: Bus, cipher: Cipher, adapters: Adapters
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        bus: Bus,
+        cipher: Cipher,
+        adapters: Adapters,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier  # DEPLOY_SUCCEEDED / DEPLOY_FAILED, queued at the end
         self.db = db
         self.bus = bus
         self.cipher = cipher
@@ -319,6 +332,11 @@ class Engine:
             application_id=ctx.deployment.app.id,
             status=outcome.status.value,
         )
+        event = FINISH_EVENTS.get(outcome.status)
+        if event is not None and self.notifier is not None:  # queued, never sent from here
+            self.notifier.emit(
+                event, application_id=ctx.deployment.app.id, deployment_id=ctx.deployment.id
+            )
 
     def _keep_rollback_point(self, ctx: RunContext, dep: Deployment) -> None:
         """A DONE deployment records what it released (encrypted, always: automatic

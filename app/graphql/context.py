@@ -22,6 +22,7 @@ from app.graphql.sharing import SharedResults
 from app.graphql.streams import last_event_id
 from app.graphql.ws_limits import SocketRegistry
 from app.logs.hub import Hub
+from app.notify.transport import Transport
 from app.queue.actors import DeploymentQueue
 from app.registry.base import RegistryClient
 from app.runtime.base import Runtime
@@ -46,6 +47,7 @@ class AppState:
     runtime: Runtime | None = None  # the local engine, where this process also deploys
     registry: RegistryClient | None = None  # testRegistry's client (the engine's, embedded)
     engine: EngineConnection | None = None  # that engine's connection (embedded mode)
+    notify: Transport | None = None  # checks and test sends of notification URLs (apprise)
 
 
 @dataclass

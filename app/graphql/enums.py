@@ -19,6 +19,7 @@ for _enum in (
     t.LogStream,
     t.PublishMode,
     t.Scope,
+    t.NotificationEvent,
 ):
     strawberry.enum(_enum)
 
@@ -32,6 +33,7 @@ TriggerType = t.TriggerType
 LogStream = t.LogStream
 PublishMode = t.PublishMode
 Scope = t.Scope
+NotificationEvent = t.NotificationEvent
 
 
 @strawberry.enum

@@ -26,6 +26,8 @@ from app.graphql.distinct import distinct, shared_of
 from app.graphql.document_limits import limit_extensions
 from app.graphql.errors import error_masking, is_unexpected
 from app.graphql.node import NodeQueries
+from app.graphql.notifications.mutations import NotificationMutations
+from app.graphql.notifications.queries import NotificationQueries
 from app.graphql.registries.mutations import RegistryMutations
 from app.graphql.registries.queries import RegistryQueries
 from app.graphql.servers.mutations import ServerMutations
@@ -40,6 +42,7 @@ Query = merge_types(
         DeploymentQueries,
         ServerQueries,
         RegistryQueries,
+        NotificationQueries,
         ApiKeyQueries,
         NodeQueries,
     ),
@@ -52,6 +55,7 @@ Mutation = merge_types(
         ApiKeyMutations,
         ServerMutations,
         RegistryMutations,
+        NotificationMutations,
     ),
 )
 Subscription = merge_types("Subscription", (DeploymentSubscriptions, ApplicationSubscriptions))

@@ -24,7 +24,12 @@ from app.errors import Unavailable
 from app.logs.bus.base import Bus
 from app.metrics import instruments as metrics
 from app.monitor.watcher import EngineWatcher
-from app.queue.actors import DeploymentQueue
+from app.notify.deliver import Deliverer
+from app.notify.dispatch import Notifier
+from app.notify.transport import AppriseTransport
+from app.queue.actors import QUEUE_NAME, DeploymentQueue
+from app.queue.notifications import QUEUE_NAME as NOTIFY_QUEUE
+from app.queue.notifications import NotificationQueue, declare_notifications, resend_overdue
 from app.runtime.base import Runtime
 from app.settings import Settings
 
@@ -54,6 +59,8 @@ class Watchdog:
     runtime: Runtime | None = None  # for image retention; None: rows and logs only
     # rollback points of pruned deployments: their images (with runtime) and registry tags
     points: PointRemover | None = None
+    notifications: NotificationQueue | None = None  # resends deliveries whose message was lost
+    notifier: Notifier | None = None  # DEPLOY_FAILED for the deployments it ends as lost
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -80,8 +87,13 @@ class Watchdog:
                 bus=self.bus,
                 stale_after=self.settings.stale_after,
                 default_timeout=self.settings.deploy_timeout,
+                notifier=self.notifier,
             )
             kick_queued(self.db, self.queue)
+            if self.notifications is not None:
+                resend_overdue(
+                    self.db, self.notifications, claim_ttl_s=self.settings.notify_timeout * 3 + 60
+                )
             sweep_closed(self.db, self.runtime, self.bus, work_dir=self.settings.work_dir)
             if time.monotonic() >= self._next_retention:
                 self._next_retention = time.monotonic() + self.settings.retention_interval
@@ -100,7 +112,8 @@ class Watchdog:
 
 @dataclass
 class Worker:
-    """Dramatiq worker threads running the engine, a watchdog, and the engine's watcher
+    """Dramatiq worker threads running the engine, others sending notifications (their own
+    queue and threads: neither waits for the other), a watchdog, and the engine's watcher
     (when the engine is a real one and ``SLIPWAY_MONITOR`` is on)."""
 
     engine: Engine
@@ -109,11 +122,24 @@ class Worker:
     # How often idle threads look for a stop: stopping waits up to about twice this. The
     # in-process queue of embedded mode wakes for free, so serve passes a short one.
     poll_ms: int = 1000
+    notifications: NotificationQueue | None = None
+    deliverer: Deliverer | None = None
 
     def __post_init__(self) -> None:
         self._worker = dramatiq.Worker(
-            self.queue.broker, worker_threads=self.threads, worker_timeout=self.poll_ms
+            self.queue.broker,
+            queues={QUEUE_NAME},
+            worker_threads=self.threads,
+            worker_timeout=self.poll_ms,
         )
+        self._senders: dramatiq.Worker | None = None
+        if self.notifications is not None and self.deliverer is not None:
+            self._senders = dramatiq.Worker(
+                self.notifications.broker,
+                queues={NOTIFY_QUEUE},
+                worker_threads=self.engine.settings.notify_threads,
+                worker_timeout=self.poll_ms,
+            )
         self.watchdog = Watchdog(
             db=self.engine.db,
             bus=self.engine.bus,
@@ -125,6 +151,8 @@ class Worker:
                 runtime=self.engine.adapters.runtime,
                 registry=self.engine.adapters.registry,
             ),
+            notifications=self.notifications,
+            notifier=self.engine.notifier,
         )
         connection = self.engine.adapters.engine
         self.monitor: EngineWatcher | None = None
@@ -144,18 +172,26 @@ class Worker:
 
     def start(self) -> None:
         self.queue.bind(self._run)
+        if self._senders is not None:
+            assert self.notifications is not None and self.deliverer is not None
+            self.notifications.bind(self.deliverer.deliver)
+            self._senders.start()
         self.watchdog.start()
         if self.monitor is not None:
             self.monitor.start()
         self._worker.start()
 
     def stop(self) -> None:
-        """Running deployments end ERROR ("the worker shut down"), none is left RUNNING."""
+        """Running deployments end ERROR ("the worker shut down"), none is left RUNNING;
+        their notifications are queued before the senders stop (a message still waiting for
+        its retry is sent by the next worker's watchdog)."""
         self.watchdog.stop()
         if self.monitor is not None:
             self.monitor.stop()
         self.engine.shutdown()
         self._worker.stop(timeout=30_000)
+        if self._senders is not None:
+            self._senders.stop(timeout=int(self.engine.settings.notify_timeout * 1000) + 5_000)
 
 
 def run_worker(
@@ -175,15 +211,26 @@ def run_worker(
     metrics.configure(settings.metrics_dir)  # its counters in the directory serve reads
     db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
     bus = make_bus(settings)
+    broker = make_broker(settings)
+    cipher = Cipher(load_or_create_key(settings))
+    made = adapters(settings)
+    notifications = declare_notifications(broker)
     engine = Engine(
         settings=settings,
         db=db,
         bus=bus,
-        cipher=Cipher(load_or_create_key(settings)),
-        adapters=adapters(settings),
+        cipher=cipher,
+        adapters=made,
+        notifier=Notifier(db=db, cipher=cipher, settings=settings, queue=notifications),
     )
     worker = Worker(
-        engine=engine, queue=declare(make_broker(settings)), threads=settings.worker_threads
+        engine=engine,
+        queue=declare(broker),
+        threads=settings.worker_threads,
+        notifications=notifications,
+        deliverer=Deliverer(
+            db=db, cipher=cipher, settings=settings, transport=made.notify or AppriseTransport()
+        ),
     )
     worker.start()
     try:
