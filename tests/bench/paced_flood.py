@@ -1,11 +1,14 @@
-"""A worker process whose builds write log lines at a steady rate, for the fan-out benchmark.
+"""A worker process whose builds write log lines at a steady rate, for the fan-out benchmarks.
 
     SLIPWAY_REDIS_URL=... SLIPWAY_DATABASE_URL=... SLIPWAY_DATA_DIR=... \\
         SLIPWAY_BENCH_CONTROL=DIR python -m tests.bench.paced_flood
+    SLIPWAY_DATA_DIR=... SLIPWAY_BENCH_CONTROL=DIR python -m tests.bench.paced_flood serve PORT
 
 Runs what ``slipway worker`` runs (:func:`app.queue.worker.run_worker`), as
 tests/support/fake_worker.py does, with a :class:`PacedFloodBuilder` for every build
-type. The benchmark drives each build through files in ``DIR``:
+type; with ``serve PORT`` (embedded mode) what ``slipway serve`` runs instead, the API and
+its in-process worker, with the same builder. The benchmark drives each build through
+files in ``DIR``:
 
 * the build creates ``started`` when it begins, then waits for ``go``;
 * ``go`` holds ``{"lines": N, "rate": R}`` (written atomically by the benchmark); the
@@ -40,6 +43,8 @@ from tests.support.fake_worker import DEFAULT_SOURCE
 
 RELEASE_TIMEOUT = 180.0  # seconds a build waits for ``go``
 POLL = 0.005
+TICK = 0.005  # seconds: the writer wakes at most every 5 ms (a build's output comes in
+# chunks too); each line's time is still taken as it is written
 
 
 def paced_line(number: int) -> str:
@@ -75,7 +80,11 @@ class PacedFloodBuilder:
 
     @staticmethod
     def write(log: LogFn, cancel: CancelToken, *, lines: int, rate: float) -> dict[str, float]:
-        """Line n (1-based) is due ``(n - 1) / rate`` s after the start; late lines catch up."""
+        """Line n (1-based) is due ``(n - 1) / rate`` s after the start; late lines catch up.
+
+        The writer sleeps at least ``TICK`` between bursts: at 5,000 lines/s, waking for
+        each line would spend the writing process's time (the server's, in embedded mode)
+        on thousands of wake-ups a second, which no real build causes."""
         start = time.monotonic()
         first_write = time.time()
         written, max_behind = 0, 0.0
@@ -87,9 +96,8 @@ class PacedFloodBuilder:
                 written += 1
                 log(paced_line(written))
             cancel.check()
-            delay = start + written / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            if written < lines:  # what is due in the next TICK goes out together
+                time.sleep(max(TICK, start + written / rate - time.monotonic()))
         return {
             "first_write": first_write,
             "last_write": time.time(),
@@ -107,12 +115,28 @@ def adapters(control: Path) -> Adapters:
     )
 
 
+def serve(settings: Settings, made: Adapters, port: int) -> int:
+    """``slipway serve`` in embedded mode with ``made`` for the in-process worker."""
+    import uvicorn
+
+    from app.db.migrate import upgrade
+    from app.main import create_app, server_config
+
+    upgrade(settings.effective_database_url)
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    app = create_app(settings, adapters=lambda _: made)
+    uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port)).run()
+    return 0
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings()
     control = os.environ.get("SLIPWAY_BENCH_CONTROL")
+    if sys.argv[1:2] == ["serve"] and control and settings.embedded:
+        return serve(settings, adapters(Path(control)), int(sys.argv[2]))
     if settings.embedded or not control:
         sys.stderr.write("needs SLIPWAY_REDIS_URL and SLIPWAY_BENCH_CONTROL\n")
         return 2

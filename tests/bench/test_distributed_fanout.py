@@ -25,11 +25,8 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,13 +34,22 @@ from math import nan
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
-from app.logs.bus.redis import FIELD, STREAM_PREFIX
 from app.logs.files import last_seq
-from app.logs.writer import logs_topic
+from tests.bench.procs import (
+    ProcSample,
+    PySpy,
+    RawStreamReader,
+    RssSampler,
+    machine_busy,
+    proc_sample,
+    raise_nofile,
+    spawn,
+    stop,
+    wait_healthy,
+)
 from tests.bench.stats import median, percentile
 from tests.e2e.conftest import GIT_APP, TERMINAL
 from tests.e2e.harness import Client, free_port
@@ -73,139 +79,6 @@ def fanout_redis_url(redis_url: str) -> Iterator[str]:
     redis.Redis.from_url(url).flushdb()
     yield url
     redis.Redis.from_url(url).flushdb()
-
-
-# --- processes ---------------------------------------------------------------------------
-
-
-def _raise_nofile() -> None:
-    """In the child before exec: as many descriptors as allowed (1,000 sockets + files)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_raise_nofile
-        )
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, f"slipway serve exited: {log.read_text()[-2000:]}"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"slipway serve never answered: {log.read_text()}"
-        time.sleep(0.1)
-
-
-@dataclass
-class ProcSample:
-    cpu_s: float
-    rss_mb: float
-    hwm_mb: float
-
-
-def _proc(pid: int) -> ProcSample:
-    """utime+stime from /proc/PID/stat, VmRSS and VmHWM from /proc/PID/status."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
-    mem = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            mem[name] = int(value.split()[0]) / 1024
-    return ProcSample(cpu, mem["VmRSS"], mem["VmHWM"])
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs, from the first line of /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-class RssSampler(threading.Thread):
-    """The server's VmRSS every 0.2 s while the run lasts."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True, name="rss-sampler")
-        self.pid = pid
-        self.peak = 0.0
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.wait(0.2):
-            self.peak = max(self.peak, _proc(self.pid).rss_mb)
-
-
-class RawStreamReader(threading.Thread):
-    """The baseline: XREAD of the deployment's stream, latency of every line written."""
-
-    def __init__(self, url: str, deployment_id: str) -> None:
-        super().__init__(daemon=True, name="raw-xread")
-        self.redis = redis.Redis.from_url(url)
-        self.key = STREAM_PREFIX + logs_topic(deployment_id)
-        entries = self.redis.xrevrange(self.key, "+", "-", count=1)
-        self.last: Any = entries[0][0] if entries else "0-0"
-        self.latencies: list[float] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            reply: Any = self.redis.xread({self.key: self.last}, count=1000, block=200)
-            now = time.time()
-            for _, entries in reply or []:
-                self.last = entries[-1][0]
-                for _, fields in entries:
-                    body = json.loads(fields[FIELD])
-                    for line in body.get("lines", ()):
-                        message: str = line["message"]
-                        if message.startswith("t="):
-                            self.latencies.append(now - float(message[2 : message.index(" ")]))
-
-    def stop(self) -> list[float]:
-        self.halt.set()
-        self.join(timeout=10)
-        self.redis.close()
-        return self.latencies
-
-
-class PySpy:
-    """``py-spy record`` of the server for the run, when SLIPWAY_BENCH_PYSPY names a file."""
-
-    def __init__(self, pid: int, seconds: float) -> None:
-        self.out = os.environ.get("SLIPWAY_BENCH_PYSPY")
-        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        if self.out and Path(exe).exists():
-            cmd = [exe, "record", "--pid", str(pid), "--duration", str(int(seconds))]
-            cmd += ["--rate", "100", "--nonblocking", "--format", "raw", "--output", self.out]
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def finish(self) -> str:
-        if self.proc is None:
-            return "" if not self.out else "py-spy not found: pip install py-spy"
-        _, err = self.proc.communicate(timeout=120)
-        return f"py-spy profile in {self.out} (exit {self.proc.returncode}) {err.decode()[-200:]}"
 
 
 # --- one run: a deployment, its followers, the figures ------------------------------------
@@ -260,20 +133,20 @@ class Bench:
         self.port = free_port()
         self.server_log = tmp / "serve.log"
         serve = [SLIPWAY, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.server = _spawn(serve, env, self.server_log)
+        self.server = spawn(serve, env, self.server_log)
         worker_env = {**env, "SLIPWAY_BENCH_CONTROL": str(self.control)}
         worker = [sys.executable, "-m", "tests.bench.paced_flood"]
-        self.worker = _spawn(worker, worker_env, tmp / "worker.log")
+        self.worker = spawn(worker, worker_env, tmp / "worker.log")
         base = f"http://127.0.0.1:{self.port}"
-        _wait_healthy(base, self.server, self.server_log)
+        wait_healthy(base, self.server, self.server_log)
         self.client = Client(f"{base}/graphql", self.key)
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         app = GIT_APP(name="fanout")
         self.app_id = self.client(CREATE_APP, input=app)["createApplication"]["id"]
 
     def close(self) -> None:
-        _stop(self.worker)
-        _stop(self.server)
+        stop(self.worker)
+        stop(self.server)
         self.client.http.close()
 
     def _wait_started(self) -> None:
@@ -313,7 +186,7 @@ class Bench:
         cmd += ["--timeout", str(SECONDS + CLIENT_GRACE), "--ready-timeout", "90"]
         return [
             subprocess.Popen(
-                cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=_raise_nofile
+                cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=raise_nofile
             )
             for _ in range(processes)
         ]
@@ -322,7 +195,7 @@ class Bench:
         run = Run(name, subscribers, RATE * seconds)
         dep = self.client(DEPLOY, id=self.app_id)["deployApplication"]
         self._wait_started()
-        run.server_before = _proc(self.server.pid)
+        run.server_before = proc_sample(self.server.pid)
         subscribed = time.monotonic()
         procs = self._clients(dep["id"], subscribers, processes, sample)
         try:
@@ -333,9 +206,9 @@ class Bench:
             run.subscribe_s = time.monotonic() - subscribed
             raw = RawStreamReader(self.redis_url, dep["id"])
             sampler = RssSampler(self.server.pid)
-            worker0 = _proc(self.worker.pid).cpu_s
-            busy0, total0 = _machine_busy()
-            run.server_ready = _proc(self.server.pid)
+            worker0 = proc_sample(self.worker.pid).cpu_s
+            busy0, total0 = machine_busy()
+            run.server_ready = proc_sample(self.server.pid)
             spy = PySpy(self.server.pid, seconds + 5) if subscribers > 1 else None
             started = time.monotonic()
             raw.start()
@@ -348,11 +221,11 @@ class Bench:
                 run.reports.extend(result["reports"])
                 run.client_cpu.append(result["cpu_s"])
             run.wall_s = time.monotonic() - started
-            run.server_after = _proc(self.server.pid)
-            busy1, total1 = _machine_busy()
+            run.server_after = proc_sample(self.server.pid)
+            busy1, total1 = machine_busy()
             cores = os.cpu_count() or 1
             run.machine_busy = (busy1 - busy0) / max(1, total1 - total0) * cores
-            run.worker_cpu_s = _proc(self.worker.pid).cpu_s - worker0
+            run.worker_cpu_s = proc_sample(self.worker.pid).cpu_s - worker0
             sampler.halt.set()
             run.server_peak_sampled = sampler.peak
             run.raw = raw.stop()
