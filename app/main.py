@@ -103,7 +103,7 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
         secure_data_dir(settings)  # 0700 dirs, 0600 database files and secret.key
         metrics.configure(settings.metrics_dir)  # before any metric is recorded
         db = Database(settings.effective_database_url, stall_timeout=settings.db_stall_timeout)
-        hub = Hub(make_bus(settings))
+        hub = Hub(make_bus(settings), wakeups_per_second=settings.log_wakeups_per_second)
         await hub.start()
         broker = make_broker(settings)
         queue = declare(broker)

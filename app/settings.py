@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         description="refuse git repositories and submodules whose host resolves to a loopback, "
         "private, link-local (cloud metadata) or other non-public address; on in production",
     )
+    log_wakeups_per_second: float = Field(
+        default=3000.0,
+        gt=0,
+        description="per log (or status) followed, how many of its followers may be woken a "
+        "second: with N followers, new lines go out at most every N/this seconds, in one "
+        "frame each (1,000 followers: every 1/3 s); more means fresher frames for more CPU",
+    )
     ws_compression: bool = Field(
         default=False,
         description="permessage-deflate on WebSockets: less traffic, but each follower's "

@@ -4,6 +4,14 @@ Subscribers keep a cursor into the topic's shared list, so a message is stored o
 many follow it, and a subscriber that wakes late takes everything since its cursor in one
 batch. A subscriber that falls too far behind is marked ``lagged`` and must resync from the
 log file; it never makes the process hold an unbounded backlog.
+
+Wake-ups are paced: a topic wakes its subscribers at most once every ``subscribers /
+wakeups_per_second`` seconds (``SLIPWAY_LOG_WAKEUPS_PER_SECOND``), and what was pushed
+meanwhile waits for that wake-up. Each wake-up costs every subscriber a trip through the
+GraphQL stream and a socket write whatever it carries, so a busy log followed by 1,000
+viewers is sent in frames about every third of a second instead of as fast as the event
+loop can go (which spent the server's CPU on frames and gave each a few lines); a topic
+with few subscribers is woken at once.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Sequence
 from app.logs.bus.base import Bus
 from app.logs.messages import Lines, Message, coalesce
 
+WAKEUPS_PER_SECOND = 3000.0  # default of Settings.log_wakeups_per_second
 MAX_BACKLOG = 200_000  # lines held for the slowest subscriber (~60 MB) before it resyncs
 TRIM_AT = 256  # items: drop what every subscriber has read in slices, not one by one
 
@@ -21,7 +30,7 @@ TRIM_AT = 256  # items: drop what every subscriber has read in slices, not one b
 class _Topic:
     """A topic's recent messages; ``marks[i]`` counts the lines up to and with item i."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, wakeups_per_second: float) -> None:
         self.name = name
         self.items: list[Message] = []
         self.marks: list[int] = []
@@ -29,6 +38,10 @@ class _Topic:
         self.base_mark = 0  # lines before items[0]
         self.event = asyncio.Event()
         self.cursors: set[Subscription] = set()
+        self.wakeups_per_second = wakeups_per_second
+        self.woken = -1e9  # loop time of the last wake-up
+        self.released = 0  # absolute index: subscribers take the items before it
+        self.timer: asyncio.TimerHandle | None = None  # a wake-up scheduled
 
     @property
     def end(self) -> int:
@@ -41,10 +54,28 @@ class _Topic:
             total += len(message.lines) if isinstance(message, Lines) else 1
             self.marks.append(total)
         self.items.extend(messages)
-        event, self.event = self.event, asyncio.Event()
-        event.set()
         if total - self.base_mark > MAX_BACKLOG:
             self._shed(total)
+        if self.timer is None:
+            loop = asyncio.get_running_loop()
+            due = self.woken + len(self.cursors) / self.wakeups_per_second
+            if due <= loop.time():
+                self.wake()
+            else:
+                self.timer = loop.call_at(due, self.wake)
+
+    def wake(self) -> None:
+        """Every subscriber waiting on this topic takes what was pushed (paced by push)."""
+        self.timer = None
+        self.woken = asyncio.get_running_loop().time()
+        self.released = self.end
+        event, self.event = self.event, asyncio.Event()
+        event.set()
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def _mark_at(self, pos: int) -> int:
         return self.base_mark if pos <= self.base else self.marks[pos - self.base - 1]
@@ -78,15 +109,14 @@ class Subscription:
     async def next(self, timeout: float | None = None) -> list[Message]:
         """Messages since the previous call; [] on timeout. Check ``lagged`` afterwards."""
         topic = self._topic
-        if self.pos >= topic.end:
+        if self.pos >= topic.released:  # pushed since the last wake-up waits for the next
             try:  # asyncio.timeout, not wait_for: no task per wait (~2x cheaper per wake-up)
                 async with asyncio.timeout(timeout):
                     await topic.event.wait()
             except TimeoutError:
                 return []
-        start = self.pos - topic.base
-        batch = topic.items[start:]
-        self.pos = topic.end
+        batch = topic.items[self.pos - topic.base : topic.released - topic.base]
+        self.pos = topic.released
         return batch  # what everybody has read is trimmed at the next push, once
 
     async def close(self) -> None:
@@ -100,8 +130,9 @@ class Subscription:
 class Hub:
     """Receives the bus's messages for this process and fans them out to subscriptions."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, wakeups_per_second: float = WAKEUPS_PER_SECOND) -> None:
         self.bus = bus
+        self.wakeups_per_second = wakeups_per_second
         self._topics: dict[str, _Topic] = {}
 
     async def start(self) -> None:
@@ -119,12 +150,13 @@ class Hub:
         """Start receiving ``topic``: every message published after this returns is seen."""
         entry = self._topics.get(topic)
         if entry is None:
-            entry = self._topics[topic] = _Topic(topic)
+            entry = self._topics[topic] = _Topic(topic, self.wakeups_per_second)
             try:
                 await self.bus.watch(topic)
             except BaseException:
                 if not entry.cursors:  # nobody else joined while we waited: forget it
                     self._topics.pop(topic, None)
+                    entry.close()
                 raise
         sub = Subscription(self, entry)
         entry.cursors.add(sub)
@@ -137,6 +169,7 @@ class Hub:
         entry.cursors.discard(sub)
         if not entry.cursors:
             del self._topics[sub.topic]
+            entry.close()
             await self.bus.unwatch(sub.topic)
         else:
             entry.trim()

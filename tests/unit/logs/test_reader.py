@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from pathlib import Path
 
@@ -117,7 +118,7 @@ async def test_a_stuck_subscriber_does_not_make_the_hub_hold_everything(
 
     monkeypatch.setattr(hub_module, "MAX_BACKLOG", 1000)
     monkeypatch.setattr(hub_module, "TRIM_AT", 8)
-    hub = Hub(MemoryBus())
+    hub = Hub(MemoryBus(), wakeups_per_second=math.inf)  # unpaced: each push read at once
     stuck = await hub.subscribe("t")
     reader = await hub.subscribe("t")
     now = datetime.now(UTC)
@@ -129,3 +130,30 @@ async def test_a_stuck_subscriber_does_not_make_the_hub_hold_everything(
         held = topic.marks[-1] - topic.base_mark if topic.marks else 0
         assert held <= 1000 + 100 + 8 * 100, held
     assert stuck.lagged and not reader.lagged
+
+
+async def test_wake_ups_are_paced_by_the_number_of_subscribers() -> None:
+    """4 subscribers at 40 wake-ups/s: a topic wakes them at most every 0.1 s; what is
+    pushed meanwhile waits and goes out as one batch; a push after a quiet spell goes out
+    at once."""
+    import time
+
+    from app.logs.messages import Changed
+
+    hub = Hub(MemoryBus(), wakeups_per_second=40)
+    subs = [await hub.subscribe("t") for _ in range(4)]
+    started = time.monotonic()
+    hub._deliver("t", [Changed("a")])
+    assert [await s.next(timeout=0) for s in subs] == [[Changed("a")]] * 4  # at once
+    hub._deliver("t", [Changed("b")])
+    hub._deliver("t", [Changed("c")])
+    assert await subs[0].next(timeout=0) == []  # not before the next wake-up
+    batches = await asyncio.gather(*(s.next(timeout=1) for s in subs))
+    assert time.monotonic() - started >= 0.09
+    assert batches == [[Changed("b"), Changed("c")]] * 4
+    await asyncio.sleep(0.11)
+    hub._deliver("t", [Changed("d")])
+    assert await subs[1].next(timeout=0) == [Changed("d")]
+    for s in subs:
+        await s.close()
+    assert hub._topics == {}
