@@ -18,8 +18,7 @@ Each run switches the image (v2 -> v1 by the API, then v1 -> v2 raw), so both si
 replace the task every time, with the same update config (stop-first: host-mode port).
 The app runs under a shell that exits on SIGTERM, so no side waits out a stop timeout.
 Medians and their ratio are printed (target <= 1.15); only correctness is asserted.
-Run it by path, ``scripts/bench tests/bench/rollback.py`` (pytest collects a file named on
-the command line whatever its name; ``scripts/bench`` alone collects ``test_*.py``).
+Run alone: ``scripts/bench tests/bench/test_rollback.py``.
 """
 
 from __future__ import annotations
