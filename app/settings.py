@@ -215,6 +215,16 @@ class Settings(BaseSettings):
     notify_threads: int = Field(
         default=2, ge=1, le=32, description="threads sending notifications in each worker"
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="slipway worker serves its own GET /metrics on this port (same keys and "
+        "token as serve's): for a worker no serve shares SLIPWAY_METRICS_DIR with",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="the address the worker's /metrics listens on"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

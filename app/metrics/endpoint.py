@@ -22,21 +22,28 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import uvicorn
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from app.auth.gate import admit
 from app.auth.keys import key_from_headers
+from app.auth.throttle import AuthThrottle
 from app.db.models import Deployment
 from app.db.session import Database
+from app.errors import RateLimited
 from app.metrics import instruments
+from app.settings import Settings
 from app.types import DeploymentStatus, Scope
 
 log = logging.getLogger(__name__)
@@ -152,3 +159,52 @@ async def metrics_route(request: Request) -> Response:
 
 def _refused() -> Response:
     return JSONResponse({"error": UNAUTHORIZED}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+
+@dataclass(frozen=True)
+class _WorkerState:
+    """What ``metrics_route`` reads from ``app.state.slipway`` (an ``AppState`` in serve)."""
+
+    db: Database
+    throttle: AuthThrottle
+
+
+class MetricsListener:
+    """``slipway worker``'s own ``GET /metrics`` on ``SLIPWAY_WORKER_METRICS_PORT``: the same
+    route, keys and token as serve's, for a worker no serve shares a directory with."""
+
+    def __init__(self, *, db: Database, settings: Settings, port: int) -> None:
+        app = Starlette(
+            routes=[Route("/metrics", metrics_route)],
+            exception_handlers={RateLimited: _rate_limited},
+        )
+        app.state.slipway = _WorkerState(
+            db=db,
+            throttle=AuthThrottle(
+                limit=settings.auth_failure_limit, window=settings.auth_failure_window
+            ),
+        )
+        app.state.metrics = MetricsEndpoint(db=db, token=settings.metrics_token)
+        config = uvicorn.Config(
+            app, host=settings.worker_metrics_host, port=port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="metrics-http", daemon=True)
+
+    def start(self, timeout: float = 15.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the worker's /metrics listener did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+async def _rate_limited(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    body = {"error": str(exc)}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after)})

@@ -232,11 +232,19 @@ def run_worker(
             db=db, cipher=cipher, settings=settings, transport=made.notify or AppriseTransport()
         ),
     )
+    listener = None
+    if settings.worker_metrics_port is not None:  # before any work: a taken port stops here
+        from app.metrics.endpoint import MetricsListener
+
+        listener = MetricsListener(db=db, settings=settings, port=settings.worker_metrics_port)
+        listener.start()
     worker.start()
     try:
         while not stop.wait(1.0):  # a timed wait: the main thread stays free for signals
             pass
     finally:
+        if listener is not None:
+            listener.stop()
         worker.stop()
         bus.close()  # the last status events and log ends must leave before we exit
         metrics.process_exiting()
