@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "notifications"
 TIME_LIMIT_MS = 5 * 60 * 1000
 OVERDUE_GRACE_S = 30.0  # a PENDING row this late had its message lost
+KEEP_FINISHED_DAYS = 30  # SENT and FAILED deliveries are forgotten after this
 
 Deliver = Callable[[str], Attempt | None]
 
@@ -72,3 +73,11 @@ def resend_overdue(db: Database, queue: NotificationQueue, *, claim_ttl_s: float
     for delivery_id in ids:
         queue.send(delivery_id)
     return len(ids)
+
+
+def prune_deliveries(db: Database, *, days: float = KEEP_FINISHED_DAYS) -> int:
+    """Retention's part: forget SENT and FAILED deliveries older than ``days``."""
+    from datetime import timedelta
+
+    with db.session() as session:
+        return repo.prune_finished(session, older_than=utcnow() - timedelta(days=days))

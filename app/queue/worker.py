@@ -29,7 +29,12 @@ from app.notify.dispatch import Notifier
 from app.notify.transport import AppriseTransport
 from app.queue.actors import QUEUE_NAME, DeploymentQueue
 from app.queue.notifications import QUEUE_NAME as NOTIFY_QUEUE
-from app.queue.notifications import NotificationQueue, declare_notifications, resend_overdue
+from app.queue.notifications import (
+    NotificationQueue,
+    declare_notifications,
+    prune_deliveries,
+    resend_overdue,
+)
 from app.runtime.base import Runtime
 from app.settings import Settings
 
@@ -104,6 +109,7 @@ class Watchdog:
                     webhook_days=self.settings.webhook_retention_days,
                     points=self.points,
                 )
+                prune_deliveries(self.db)
         except Unavailable as exc:  # the engine or database is away: said, not a traceback
             log.warning("watchdog sweep: %s", exc)
         except Exception:

@@ -18,7 +18,7 @@ from app.engine.recovery import reap_dead
 from app.notify.deliver import Deliverer
 from app.notify.dispatch import EventDetails, Notifier
 from app.notify.transport import AppriseTransport
-from app.queue.notifications import resend_overdue
+from app.queue.notifications import prune_deliveries, resend_overdue
 from app.types import NotificationEvent
 from tests.support.notify_endpoint import Endpoint, endpoint
 from tests.unit.engine.conftest import World
@@ -298,3 +298,22 @@ def test_emit_in_a_callers_transaction_sends_after_its_commit_only(
         raise RuntimeError("the caller's transaction fails")
     assert len(queue.sent) == 1, "a rolled back event is not sent"
     assert [d.event for d in _deliveries(world)] == ["APP_DOWN"]
+
+
+def test_retention_forgets_finished_deliveries_after_30_days(world: World, hook: Endpoint) -> None:
+    _, deliverer = _setup(world)
+    _notification(world, hook.url())
+    notifier = world.engine.notifier
+    assert notifier is not None
+    old, recent, waiting = (
+        notifier.emit(NotificationEvent.APP_DOWN, application_id=world.app())[0] for _ in range(3)
+    )
+    for delivery_id in (old, recent):
+        assert deliverer.deliver(delivery_id) is not None
+    with world.db.session() as session:
+        for delivery_id in (old, waiting):
+            row = session.get(Delivery, delivery_id)
+            assert row is not None
+            row.created_at = utcnow() - timedelta(days=31)
+    assert prune_deliveries(world.db) == 1
+    assert {d.id for d in _deliveries(world)} == {recent, waiting}, "a PENDING one is kept"
