@@ -154,3 +154,148 @@ def test_a_killed_container_is_one_app_down_then_recovered(
     assert follower.values == ["HEALTHY", "DOWN", "HEALTHY"]
     follower.close()
     assert health(monitored, app["id"]) == "HEALTHY"
+
+
+def test_a_health_check_that_starts_failing_is_health_check_failed(
+    monitored: Server,
+    tmp_path: Path,
+    cleanup: list[str],
+    docker_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two failed checks in a row (the setting here) are HEALTH_CHECK_FAILED; Swarm then
+    replaces the unhealthy container (third failure), which is the same incident; the new
+    container is healthy: RECOVERED."""
+    caplog.set_level(logging.INFO)
+    repo = VersionedRepo(tmp_path)
+    repo.commit("version one")
+    app = create_git_app(
+        monitored,
+        repo.bare,
+        cleanup,
+        healthCheckCommand=["CMD-SHELL", "test ! -f /tmp/broken || (echo broken; exit 1)"],
+    )
+    deploy(monitored, app)
+    [container] = containers(docker_client, app["appName"])
+    container.exec_run(["touch", "/tmp/broken"])
+    [failed] = wait_for("an incident", lambda: incidents(monitored, app["id"]), 40)
+    assert failed.kind == "HEALTH_CHECK_FAILED" and failed.sent_at is not None
+    assert failed.detail["failing_streak"] >= 2 and failed.detail["output"] == "broken"
+    assert health(monitored, app["id"]) in ("UNHEALTHY", "DOWN")
+    wait_for(
+        "RECOVERED",
+        lambda: [i for i in incidents(monitored, app["id"]) if i.recovered_sent_at],
+        90,
+    )
+    assert health(monitored, app["id"]) == "HEALTHY"
+    assert [i.kind for i in incidents(monitored, app["id"])] == ["HEALTH_CHECK_FAILED"]
+    assert sent(caplog, "HEALTH_CHECK_FAILED", app["appName"]) == 1
+    assert sent(caplog, "APP_DOWN", app["appName"]) == 0
+    assert sent(caplog, "RECOVERED", app["appName"]) == 1
+
+
+def test_a_crash_loop_of_ten_restarts_is_one_app_down(
+    monitored: Server,
+    tmp_path: Path,
+    cleanup: list[str],
+    docker_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    flag = tmp_path / "flag"
+    flag.mkdir()
+    repo = VersionedRepo(tmp_path)
+    repo.commit("version one")
+    app = create_git_app(
+        monitored,
+        repo.bare,
+        cleanup,
+        mounts=[{"type": "bind", "source": str(flag), "target": "/flag"}],
+        command=[
+            "sh",
+            "-c",
+            "httpd -p 8080 -h /www; while [ ! -f /flag/crash ]; do sleep 0.2; done; "
+            "echo crashing; exit 3",
+        ],
+    )
+    deploy(monitored, app)
+    label = f"com.docker.swarm.service.name={app['appName']}"
+    since = int(time.time()) - 1
+    (flag / "crash").touch()  # the running task exits 3, and so does every restart
+    deaths = 0
+    events = docker_client.events(
+        decode=True, since=since, filters={"type": "container", "event": "die", "label": label}
+    )
+    try:
+        deadline = time.monotonic() + 120
+        for event in events:
+            assert event["Actor"]["Attributes"]["exitCode"] == "3"
+            deaths += 1
+            if deaths >= 11:  # the first exit and ten restarts
+                break
+            assert time.monotonic() < deadline, f"only {deaths} exits"
+    finally:
+        events.close()
+    [down] = incidents(monitored, app["id"])
+    assert down.kind == "APP_DOWN" and down.detail["exit_code"] == 3
+    assert "crashing" in down.detail["logs"]
+    assert down.recovered_at is None and health(monitored, app["id"]) == "DOWN"
+    assert sent(caplog, "APP_DOWN", app["appName"]) == 1
+
+    (flag / "crash").unlink()  # the next restart runs: one RECOVERED
+    wait_for(
+        "RECOVERED",
+        lambda: [i for i in incidents(monitored, app["id"]) if i.recovered_sent_at],
+        60,
+    )
+    assert len(incidents(monitored, app["id"])) == 1
+    assert sent(caplog, "RECOVERED", app["appName"]) == 1
+
+
+def test_slipway_restarted_resumes_and_never_sends_an_incident_again(
+    tmp_path: Path,
+    cleanup: list[str],
+    docker_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A container killed while Slipway is stopped is seen when it starts again (the
+    watcher resumes from its cursor); a second restart replays the same events and sends
+    nothing."""
+    caplog.set_level(logging.INFO)
+    repo = VersionedRepo(tmp_path)
+    repo.commit("version one")
+    with running_server(tmp_path / "data", real_adapters, **MONITOR) as first:
+        app = create_git_app(first, repo.bare, cleanup)
+        deploy(first, app)
+    [container] = containers(docker_client, app["appName"])
+    container.kill()
+    time.sleep(1)
+    with running_server(tmp_path / "data", real_adapters, **MONITOR) as second:
+        [down] = wait_for("an incident", lambda: incidents(second, app["id"]), 30)
+        assert down.kind == "APP_DOWN" and down.detail["exit_code"] == 137
+        wait_for("RECOVERED", lambda: incidents(second, app["id"])[0].recovered_sent_at, 60)
+    with running_server(tmp_path / "data", real_adapters, **MONITOR) as third:
+        time.sleep(6)  # a few intervals: the replayed die and the listings
+        assert len(incidents(third, app["id"])) == 1
+        assert health(third, app["id"]) == "HEALTHY"
+    assert sent(caplog, "APP_DOWN", app["appName"]) == 1
+    assert sent(caplog, "RECOVERED", app["appName"]) == 1
+
+
+def test_application_health_needs_a_key_and_read_is_enough(monitored: Server) -> None:
+    from tests.e2e.harness import Client
+
+    app = monitored.client(Scope.ADMIN)(
+        'mutation { createApplication(input: {name: "h", sourceType: DOCKER, '
+        'dockerImage: "busybox:1.36"}) { id health } }'
+    )["createApplication"]
+    assert app["health"] == "UNKNOWN"
+    sub = monitored.subscribe(
+        "subscription($id: ID!) { applicationHealth(applicationId: $id) { id health } }",
+        id=app["id"],
+    )
+    first = next(sub.messages(timeout=10))
+    sub.close()
+    assert first == {"applicationHealth": {"id": app["id"], "health": "UNKNOWN"}}
+    body = Client(monitored.url, None).raw(HEALTH, id=app["id"])
+    assert body["errors"] and body.get("data") is None
