@@ -1,8 +1,11 @@
 """Handing a monitor event on: the one place the notifications are called from.
 
-``emit`` runs inside the transaction that opens or ends the incident, so an event is handed
-on exactly when its incident row says it was (``sent_at``/``recovered_sent_at``). Until the
-notifications (``app/notify``) are on main it records the event in the log only.
+The incident row is committed first (``sent_at`` null); then the row is marked sent
+(``sent_at``/``recovered_sent_at``, a conditional update only one process can win) and
+``emit`` is called. The watcher's tick hands on any incident a crash left unmarked, so
+an event is handed on once, never twice (a crash between the mark and the call loses
+that one message). Until the notifications (``app/notify``) are on main it records the
+event in the log only.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from app.types import MonitorEvent
 
@@ -48,9 +49,9 @@ class MonitorMessage:
         return f"{self.app_name} is down: " + ", ".join(why)
 
 
-Emitter = Callable[[Session, MonitorMessage], None]
+Emitter = Callable[[MonitorMessage], None]
 
 
-def emit(session: Session, message: MonitorMessage) -> None:  # noqa: ARG001
+def emit(message: MonitorMessage) -> None:
     """The default emitter: the notifications, once they exist; the log meanwhile."""
     log.warning("monitor %s: %s", message.event.value, message.summary())

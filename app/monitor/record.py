@@ -1,12 +1,13 @@
-"""Applying an observation: the application's health, its incident, the message, in one
-locked transaction, then a "row changed" announcement for ``applicationHealth``."""
+"""Applying an observation: the application's health and its incident in one locked
+transaction; then the message handed on and the incident marked sent; then a "row
+changed" announcement for ``applicationHealth``."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Application, Incident
@@ -20,6 +21,8 @@ from app.monitor.emit import Emitter, MonitorMessage
 from app.monitor.incidents import AppState, Decision, Observation, decide
 from app.types import ApplicationHealth as Health
 from app.types import MonitorEvent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,35 +55,50 @@ class Recorder:
                 .values(health=decision.health.value, health_at=obs.at, updated_at=app.updated_at)
             )
             if decision.opens is not None:
-                incident = Incident(
-                    application_id=app_id,
-                    deployment_id=obs.deployment_id,
-                    kind=decision.opens.value,
-                    detail=obs.detail,
-                    opened_at=obs.at,
+                session.add(
+                    Incident(
+                        application_id=app_id,
+                        deployment_id=obs.deployment_id,
+                        kind=decision.opens.value,
+                        detail=obs.detail,
+                        opened_at=obs.at,
+                    )
                 )
-                session.add(incident)
-                session.flush()
-                self._send(session, decision.opens, app.app_name, incident, obs)
-                incident.sent_at = utcnow()
             elif decision.recovers and incident is not None:
                 incident.recovered_at = obs.at
-                self._send(session, MonitorEvent.RECOVERED, app.app_name, incident, obs)
-                incident.recovered_sent_at = utcnow()
+        if decision.event is not None:
+            self.send_pending([app_id])
         if changed or decision.event is not None:
             self.bus.publish(application_topic(app_id), Changed(None))
         return decision
 
-    def _send(
-        self, session: Session, event: MonitorEvent, app_name: str, inc: Incident, obs: Observation
-    ) -> None:
-        message = MonitorMessage(
+    def send_pending(self, app_ids: list[str] | None = None) -> int:
+        """Hand on every event an incident row has not been marked sent for (just decided,
+        or left by a crash between the commit and the send); how many were sent."""
+        with self.db.session() as session:
+            pending = [
+                (inc.id, event, self._message(inc, event, app_name))
+                for inc, event, app_name in monitor.unsent(session, app_ids)
+            ]
+        for incident_id, event, message in pending:
+            with self.db.session(locking=True) as session:
+                if not monitor.mark_sent(session, incident_id, event, at=utcnow()):
+                    continue  # another process sent it meanwhile
+            try:
+                self.emit(message)
+            except Exception:  # the notifications never fail the monitor
+                log.exception("monitor: handing on %s failed", event.value)
+        return len(pending)
+
+    @staticmethod
+    def _message(inc: Incident, event: MonitorEvent, app_name: str) -> MonitorMessage:
+        recovered = event is MonitorEvent.RECOVERED
+        return MonitorMessage(
             event=event,
             application_id=inc.application_id,
             app_name=app_name,
             deployment_id=inc.deployment_id,
             incident_id=inc.id,
-            at=obs.at,
-            detail=dict(inc.detail if event is MonitorEvent.RECOVERED else obs.detail),
+            at=(inc.recovered_at or inc.opened_at) if recovered else inc.opened_at,
+            detail={} if recovered else dict(inc.detail),
         )
-        self.emit(session, message)

@@ -227,6 +227,7 @@ class EngineWatcher:
         if not self._lease():
             raise LeaseLost
         self._save_cursor(last_ns)
+        self.recorder.send_pending()  # any a crash left between the commit and the send
         with self.db.session() as session:
             everything = monitor.watched(session)
             unsettled = set(monitor.unsettled(session))

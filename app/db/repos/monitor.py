@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Application, Deployment, EngineWatch, Incident
+from app.types import MonitorEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,43 @@ def incidents(session: Session, app_id: str) -> list[Incident]:
             .order_by(Incident.opened_at, Incident.id)
         )
     )
+
+
+def unsent(
+    session: Session, app_ids: Sequence[str] | None = None
+) -> list[tuple[Incident, MonitorEvent, str]]:
+    """Incidents whose opening or recovery was not marked handed on, oldest first, with the
+    event to send and the application's service name."""
+    query = (
+        select(Incident, Application.app_name)
+        .join(Application, Application.id == Incident.application_id)
+        .where(
+            Incident.sent_at.is_(None)
+            | (Incident.recovered_at.is_not(None) & Incident.recovered_sent_at.is_(None))
+        )
+        .order_by(Incident.opened_at, Incident.id)
+    )
+    if app_ids is not None:
+        query = query.where(Incident.application_id.in_(app_ids))
+    found: list[tuple[Incident, MonitorEvent, str]] = []
+    for inc, app_name in session.execute(query).all():
+        if inc.sent_at is None:
+            found.append((inc, MonitorEvent(inc.kind), app_name))
+        if inc.recovered_at is not None and inc.recovered_sent_at is None:
+            found.append((inc, MonitorEvent.RECOVERED, app_name))
+    return found
+
+
+def mark_sent(session: Session, incident_id: str, event: MonitorEvent, *, at: datetime) -> bool:
+    """Mark ``event`` of the incident handed on; False when it already was (by anyone)."""
+    column = Incident.recovered_sent_at if event is MonitorEvent.RECOVERED else Incident.sent_at
+    done = session.execute(
+        update(Incident)
+        .where(Incident.id == incident_id, column.is_(None))
+        .values({column: at})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(done, "rowcount", 0))
 
 
 def unsettled(session: Session) -> list[str]:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.migrate import upgrade
@@ -30,7 +29,7 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 class Sent(list[MonitorMessage]):
-    def __call__(self, session: Session, message: MonitorMessage) -> None:  # noqa: ARG002
+    def __call__(self, message: MonitorMessage) -> None:
         self.append(message)
 
     @property
@@ -144,3 +143,24 @@ def test_only_applications_whose_last_deployment_is_done_and_none_runs_are_watch
     with db.session() as s:
         dep = s.get(Deployment, found[0].deployment_id)
         assert dep is not None and dep.title == "d1"
+
+
+def test_an_incident_a_crash_left_unsent_is_sent_once_by_the_next_sweep(db: Database) -> None:
+    from app.db.models import Incident
+
+    app_id = make_app(db)
+    with db.session() as session:  # committed, then the process died before the send
+        session.add(Incident(application_id=app_id, kind="APP_DOWN", detail={"exit_code": 1}))
+    sent = Sent()
+    recorder = Recorder(db=db, bus=MemoryBus(), emit=sent)
+    assert recorder.send_pending() == 1
+    assert recorder.send_pending() == 0
+    assert sent.events == [MonitorEvent.APP_DOWN] and sent[0].detail == {"exit_code": 1}
+
+    # a failing emitter does not break the monitor, and the event is not sent twice
+    def broken(_: MonitorMessage) -> None:
+        raise RuntimeError("no")
+
+    other = make_app(db, "api")
+    Recorder(db=db, bus=MemoryBus(), emit=broken).apply(other, Observation(Seen.DOWN, later(1)))
+    assert Recorder(db=db, bus=MemoryBus(), emit=sent).send_pending() == 0
