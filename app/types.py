@@ -29,14 +29,6 @@ class ApplicationHealth(enum.StrEnum):
     UNKNOWN = "UNKNOWN"  # not watched yet (never DONE, or no engine watched it)
 
 
-class MonitorEvent(enum.StrEnum):
-    """What the runtime monitor tells the notifications."""
-
-    APP_DOWN = "APP_DOWN"
-    HEALTH_CHECK_FAILED = "HEALTH_CHECK_FAILED"
-    RECOVERED = "RECOVERED"
-
-
 class DeploymentStatus(enum.StrEnum):
     QUEUED = "QUEUED"
     SCHEDULED = "SCHEDULED"

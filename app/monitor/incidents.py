@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from app.types import ApplicationHealth as Health
-from app.types import MonitorEvent
+from app.types import NotificationEvent
 
 
 class Seen(enum.StrEnum):
@@ -39,20 +39,20 @@ class AppState:
     """What the database holds for one application."""
 
     health: Health
-    open_kind: MonitorEvent | None  # the open incident's kind, if one is open
+    open_kind: NotificationEvent | None  # the open incident's kind, if one is open
     seen_at: datetime | None  # the last observation applied
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     health: Health
-    opens: MonitorEvent | None = None  # open an incident of this kind, and send it
+    opens: NotificationEvent | None = None  # open an incident of this kind, and send it
     recovers: bool = False  # end the open incident, and send RECOVERED
 
     @property
-    def event(self) -> MonitorEvent | None:
+    def event(self) -> NotificationEvent | None:
         """The message this decision sends, if any."""
-        return MonitorEvent.RECOVERED if self.recovers else self.opens
+        return NotificationEvent.RECOVERED if self.recovers else self.opens
 
 
 def decide(state: AppState, obs: Observation) -> Decision | None:
@@ -61,8 +61,8 @@ def decide(state: AppState, obs: Observation) -> Decision | None:
         return None
     is_open = state.open_kind is not None
     if obs.seen is Seen.DOWN:
-        return Decision(Health.DOWN, opens=None if is_open else MonitorEvent.APP_DOWN)
+        return Decision(Health.DOWN, opens=None if is_open else NotificationEvent.APP_DOWN)
     if obs.seen is Seen.FAILING:
         health = Health.DOWN if state.health is Health.DOWN else Health.UNHEALTHY
-        return Decision(health, opens=None if is_open else MonitorEvent.HEALTH_CHECK_FAILED)
+        return Decision(health, opens=None if is_open else NotificationEvent.HEALTH_CHECK_FAILED)
     return Decision(Health.HEALTHY, recovers=is_open)

@@ -20,7 +20,7 @@ from app.logs.messages import Changed
 from app.monitor.emit import Emitter, MonitorMessage
 from app.monitor.incidents import AppState, Decision, Observation, decide
 from app.types import ApplicationHealth as Health
-from app.types import MonitorEvent
+from app.types import NotificationEvent
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Recorder:
             incident = monitor.open_incident(session, app_id)
             state = AppState(
                 health=Health(app.health),
-                open_kind=MonitorEvent(incident.kind) if incident else None,
+                open_kind=NotificationEvent(incident.kind) if incident else None,
                 seen_at=app.health_at,
             )
             decision = decide(state, obs)
@@ -84,15 +84,15 @@ class Recorder:
             with self.db.session(locking=True) as session:
                 if not monitor.mark_sent(session, incident_id, event, at=utcnow()):
                     continue  # another process sent it meanwhile
-            try:
-                self.emit(message)
-            except Exception:  # the notifications never fail the monitor
-                log.exception("monitor: handing on %s failed", event.value)
+                try:  # the mark and what the emitter writes commit together
+                    self.emit(session, message)
+                except Exception:  # the notifications never stop the monitor
+                    log.exception("monitor: handing on %s failed", event.value)
         return len(pending)
 
     @staticmethod
-    def _message(inc: Incident, event: MonitorEvent, app_name: str) -> MonitorMessage:
-        recovered = event is MonitorEvent.RECOVERED
+    def _message(inc: Incident, event: NotificationEvent, app_name: str) -> MonitorMessage:
+        recovered = event is NotificationEvent.RECOVERED
         return MonitorMessage(
             event=event,
             application_id=inc.application_id,

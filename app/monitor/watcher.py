@@ -39,7 +39,7 @@ from app.db.repos.monitor import Watched
 from app.db.session import Database
 from app.errors import Unavailable
 from app.logs.bus.base import Bus
-from app.monitor.emit import Emitter, emit
+from app.monitor.emit import Emitter, log_only
 from app.monitor.incidents import Observation, Seen
 from app.monitor.observe import Observer, event_time
 from app.monitor.record import Recorder
@@ -71,7 +71,7 @@ class EngineWatcher:
     bus: Bus
     cipher: Cipher
     settings: Settings
-    emitter: Emitter = emit
+    emitter: Emitter = log_only
     holder: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     )

@@ -23,6 +23,7 @@ from app.engine.runner import Engine
 from app.errors import Unavailable
 from app.logs.bus.base import Bus
 from app.metrics import instruments as metrics
+from app.monitor.emit import Notifications, log_only
 from app.monitor.watcher import EngineWatcher
 from app.notify.deliver import Deliverer
 from app.notify.dispatch import Notifier
@@ -170,6 +171,11 @@ class Worker:
                 bus=self.engine.bus,
                 cipher=self.engine.cipher,
                 settings=self.engine.settings,
+                emitter=(
+                    Notifications(self.engine.notifier)
+                    if self.engine.notifier is not None
+                    else log_only
+                ),
             )
 
     def _run(self, deployment_id: str) -> None:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.types import Scope
 from tests.e2e.conftest import create_git_app, wait_finished
 from tests.e2e.harness import Server, running_server
 from tests.e2e.queries import DEPLOY
+from tests.support.notify_endpoint import endpoint
 from tests.support.versions import VersionedRepo
 
 pytestmark = pytest.mark.docker
@@ -38,6 +40,12 @@ SECRET = "s3cret-token-value-42"
 def monitored(tmp_path: Path, docker_client: Any) -> Iterator[Server]:  # noqa: ARG001
     with running_server(tmp_path / "data", real_adapters, **MONITOR) as server:
         yield server
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as s:
+        yield s
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
@@ -106,6 +114,7 @@ class HealthFollower:
 
 
 def test_a_killed_container_is_one_app_down_then_recovered(
+    stack: ExitStack,
     monitored: Server,
     tmp_path: Path,
     cleanup: list[str],
@@ -121,6 +130,16 @@ def test_a_killed_container_is_one_app_down_then_recovered(
         cleanup,
         env=[{"key": "TOKEN", "value": SECRET}],
         command=["sh", "-c", 'echo "starting with token=$TOKEN"; exec httpd -f -v -p 8080 -h /www'],
+    )
+    hook = stack.enter_context(endpoint())
+    monitored.client(Scope.ADMIN)(
+        "mutation($input: CreateNotificationInput!) { createNotification(input: $input) { id } }",
+        input={
+            "name": "on call",
+            "url": hook.url(),
+            "events": ["APP_DOWN", "RECOVERED"],
+            "applicationIds": [app["id"]],
+        },
     )
     deploy(monitored, app)
     follower = HealthFollower(monitored, app["id"])
@@ -138,6 +157,10 @@ def test_a_killed_container_is_one_app_down_then_recovered(
     assert "starting with token=" in logs and SECRET not in logs, logs
     assert SECRET not in str(down.detail)
     wait_for("health DOWN", lambda: "DOWN" in follower.values, 10)
+    [message] = hook.wait(1)  # the notification, through apprise json:// to a real endpoint
+    text = message.body["title"] + "\n" + message.body["message"]
+    assert "application down" in text and app["appName"] in text, text
+    assert "137" in text and "starting with token=" in text and SECRET not in text, text
 
     # Swarm starts a new task; once it has run for the recovery period: RECOVERED.
     recovered = wait_for(
@@ -152,6 +175,7 @@ def test_a_killed_container_is_one_app_down_then_recovered(
     assert sent(caplog, "APP_DOWN", app["appName"]) == 1
     assert sent(caplog, "RECOVERED", app["appName"]) == 1
     assert follower.values == ["HEALTHY", "DOWN", "HEALTHY"]
+    assert len(hook.received) == 2 and "application recovered" in hook.received[1].body["title"]
     follower.close()
     assert health(monitored, app["id"]) == "HEALTHY"
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Application, Deployment, EngineWatch, Incident
-from app.types import MonitorEvent
+from app.types import NotificationEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ def incidents(session: Session, app_id: str) -> list[Incident]:
 
 def unsent(
     session: Session, app_ids: Sequence[str] | None = None
-) -> list[tuple[Incident, MonitorEvent, str]]:
+) -> list[tuple[Incident, NotificationEvent, str]]:
     """Incidents whose opening or recovery was not marked handed on, oldest first, with the
     event to send and the application's service name."""
     query = (
@@ -149,18 +149,22 @@ def unsent(
     )
     if app_ids is not None:
         query = query.where(Incident.application_id.in_(app_ids))
-    found: list[tuple[Incident, MonitorEvent, str]] = []
+    found: list[tuple[Incident, NotificationEvent, str]] = []
     for inc, app_name in session.execute(query).all():
         if inc.sent_at is None:
-            found.append((inc, MonitorEvent(inc.kind), app_name))
+            found.append((inc, NotificationEvent(inc.kind), app_name))
         if inc.recovered_at is not None and inc.recovered_sent_at is None:
-            found.append((inc, MonitorEvent.RECOVERED, app_name))
+            found.append((inc, NotificationEvent.RECOVERED, app_name))
     return found
 
 
-def mark_sent(session: Session, incident_id: str, event: MonitorEvent, *, at: datetime) -> bool:
+def mark_sent(
+    session: Session, incident_id: str, event: NotificationEvent, *, at: datetime
+) -> bool:
     """Mark ``event`` of the incident handed on; False when it already was (by anyone)."""
-    column = Incident.recovered_sent_at if event is MonitorEvent.RECOVERED else Incident.sent_at
+    column = (
+        Incident.recovered_sent_at if event is NotificationEvent.RECOVERED else Incident.sent_at
+    )
     done = session.execute(
         update(Incident)
         .where(Incident.id == incident_id, column.is_(None))

@@ -14,6 +14,7 @@ from typing import Any
 
 import docker.types as dt
 import pytest
+from sqlalchemy.orm import Session
 
 from app.crypto import Cipher, load_or_create_key
 from app.db.base import utcnow
@@ -26,7 +27,7 @@ from app.monitor.emit import MonitorMessage
 from app.monitor.watcher import EngineWatcher
 from app.runtime.connection import EngineConnection
 from app.settings import Settings
-from app.types import MonitorEvent
+from app.types import NotificationEvent
 
 pytestmark = pytest.mark.docker
 
@@ -98,7 +99,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
 
 
 class Sent(list[MonitorMessage]):
-    def __call__(self, message: MonitorMessage) -> None:
+    def __call__(self, session: Session, message: MonitorMessage) -> None:  # noqa: ARG002
         self.append(message)
 
 
@@ -116,7 +117,7 @@ def watcher(db: Database, settings: Settings, sent: Sent, holder: str) -> Engine
 
 
 def downs(sent: Sent, app_id: str) -> list[MonitorMessage]:
-    return [m for m in sent if m.application_id == app_id and m.event is MonitorEvent.APP_DOWN]
+    return [m for m in sent if m.application_id == app_id and m.event is NotificationEvent.APP_DOWN]
 
 
 def test_one_of_two_watchers_watches_and_the_other_takes_over(
@@ -136,7 +137,7 @@ def test_one_of_two_watchers_watches_and_the_other_takes_over(
         wait_for("APP_DOWN", lambda: downs(sent, app_id), 10)
         first.stop()  # releases the lease: the second takes the engine at once
         wait_for("the second watching", second.watching.is_set, 10)
-        wait_for("RECOVERED", lambda: [m for m in sent if m.event is MonitorEvent.RECOVERED])
+        wait_for("RECOVERED", lambda: [m for m in sent if m.event is NotificationEvent.RECOVERED])
         [container] = wait_for("a new container", lambda: running(docker_client, name))
         container.kill()
         wait_for("a second APP_DOWN", lambda: len(downs(sent, app_id)) == 2, 10)

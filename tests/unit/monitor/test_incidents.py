@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.monitor.incidents import AppState, Decision, Observation, Seen, decide
 from app.types import ApplicationHealth as Health
-from app.types import MonitorEvent
+from app.types import NotificationEvent
 
 T0 = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
 
@@ -15,9 +15,9 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def run(observations: list[Observation]) -> tuple[AppState, list[MonitorEvent]]:
+def run(observations: list[Observation]) -> tuple[AppState, list[NotificationEvent]]:
     state = AppState(Health.UNKNOWN, None, None)
-    sent: list[MonitorEvent] = []
+    sent: list[NotificationEvent] = []
     for obs in observations:
         decision = decide(state, obs)
         if decision is None:
@@ -41,7 +41,7 @@ def test_a_first_up_is_healthy_and_sends_nothing() -> None:
 def test_a_crash_loop_is_one_app_down_then_one_recovered() -> None:
     loop = [Observation(Seen.DOWN, at(1 + 3 * i), detail={"exit_code": 3}) for i in range(10)]
     state, sent = run([Observation(Seen.UP, at(0)), *loop, Observation(Seen.UP, at(60))])
-    assert sent == [MonitorEvent.APP_DOWN, MonitorEvent.RECOVERED]
+    assert sent == [NotificationEvent.APP_DOWN, NotificationEvent.RECOVERED]
     assert state.health is Health.HEALTHY and state.open_kind is None
 
 
@@ -54,8 +54,8 @@ def test_failing_health_then_down_is_one_incident() -> None:
             Observation(Seen.DOWN, at(16)),
         ]
     )
-    assert sent == [MonitorEvent.HEALTH_CHECK_FAILED]
-    assert state.health is Health.DOWN and state.open_kind is MonitorEvent.HEALTH_CHECK_FAILED
+    assert sent == [NotificationEvent.HEALTH_CHECK_FAILED]
+    assert state.health is Health.DOWN and state.open_kind is NotificationEvent.HEALTH_CHECK_FAILED
 
 
 def test_failing_while_down_stays_down() -> None:
@@ -68,7 +68,7 @@ def test_observations_older_than_the_state_are_dropped() -> None:
     state = AppState(Health.HEALTHY, None, at(30))
     assert decide(state, Observation(Seen.DOWN, at(5))) is None
     assert decide(state, Observation(Seen.DOWN, at(31))) == Decision(
-        Health.DOWN, opens=MonitorEvent.APP_DOWN
+        Health.DOWN, opens=NotificationEvent.APP_DOWN
     )
 
 
@@ -80,4 +80,8 @@ def test_a_second_incident_after_recovery_is_sent_again() -> None:
             Observation(Seen.DOWN, at(40)),
         ]
     )
-    assert sent == [MonitorEvent.APP_DOWN, MonitorEvent.RECOVERED, MonitorEvent.APP_DOWN]
+    assert sent == [
+        NotificationEvent.APP_DOWN,
+        NotificationEvent.RECOVERED,
+        NotificationEvent.APP_DOWN,
+    ]

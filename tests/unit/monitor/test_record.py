@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.migrate import upgrade
@@ -17,7 +18,7 @@ from app.logs.bus.memory import MemoryBus
 from app.monitor.emit import MonitorMessage
 from app.monitor.incidents import Observation, Seen
 from app.monitor.record import Recorder
-from app.types import MonitorEvent
+from app.types import NotificationEvent
 
 
 @pytest.fixture
@@ -29,11 +30,11 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 class Sent(list[MonitorMessage]):
-    def __call__(self, message: MonitorMessage) -> None:
+    def __call__(self, session: Session, message: MonitorMessage) -> None:  # noqa: ARG002
         self.append(message)
 
     @property
-    def events(self) -> list[MonitorEvent]:
+    def events(self) -> list[NotificationEvent]:
         return [m.event for m in self]
 
 
@@ -69,7 +70,7 @@ def test_a_crash_loop_sends_one_app_down_and_one_recovered(db: Database) -> None
     for i in range(10):
         recorder.apply(app_id, Observation(Seen.DOWN, later(1 + i), "dep", {"exit_code": 3}))
     recorder.apply(app_id, Observation(Seen.UP, later(30)))
-    assert sent.events == [MonitorEvent.APP_DOWN, MonitorEvent.RECOVERED]
+    assert sent.events == [NotificationEvent.APP_DOWN, NotificationEvent.RECOVERED]
     assert sent[0].detail == {"exit_code": 3} and "exit code 3" in sent[0].summary()
     with db.session() as session:
         [incident] = monitor.incidents(session, app_id)
@@ -88,7 +89,7 @@ def test_replayed_observations_send_nothing_again(db: Database) -> None:
     again = Sent()
     replay = Recorder(db=db, bus=MemoryBus(), emit=again)
     assert replay.apply(app_id, down) is None
-    assert again == [] and first.events == [MonitorEvent.APP_DOWN, MonitorEvent.RECOVERED]
+    assert again == [] and first.events == [NotificationEvent.APP_DOWN, NotificationEvent.RECOVERED]
     # while open, a replay is absorbed by the open incident
     app2 = make_app(db, "api")
     Recorder(db=db, bus=MemoryBus(), emit=first).apply(app2, down)
@@ -155,10 +156,10 @@ def test_an_incident_a_crash_left_unsent_is_sent_once_by_the_next_sweep(db: Data
     recorder = Recorder(db=db, bus=MemoryBus(), emit=sent)
     assert recorder.send_pending() == 1
     assert recorder.send_pending() == 0
-    assert sent.events == [MonitorEvent.APP_DOWN] and sent[0].detail == {"exit_code": 1}
+    assert sent.events == [NotificationEvent.APP_DOWN] and sent[0].detail == {"exit_code": 1}
 
     # a failing emitter does not break the monitor, and the event is not sent twice
-    def broken(_: MonitorMessage) -> None:
+    def broken(_: Session, __: MonitorMessage) -> None:
         raise RuntimeError("no")
 
     other = make_app(db, "api")
