@@ -18,6 +18,7 @@ from tests.e2e.conftest import GIT_APP, Fakes, wait_finished
 from tests.e2e.harness import GraphQLError, Server, running_server
 from tests.e2e.queries import CREATE_APP, DEPLOY
 from tests.e2e.support_registries import Recorded, assert_nowhere
+from tests.support.fake_servers import refusing_port
 from tests.support.notify_endpoint import Endpoint, endpoint
 
 FIELDS = "id name events applicationIds service scheme lastSentAt lastError"
@@ -236,25 +237,25 @@ def test_a_closed_port_never_delays_a_deployment_and_is_given_up(
 ) -> None:
     call = admin(server, seen)
     app_id = call(CREATE_APP, input=GIT_APP())["createApplication"]["id"]
-    with endpoint() as gone:
-        url = gone.url()
-    note = call(CREATE, input={"name": "gone", "url": url, "events": ["DEPLOY_FAILED"]})
-    note = note["createNotification"]
-    fakes.builder.fail = "the build broke"
-    dep = wait_finished(call, call(DEPLOY, id=app_id)["deployApplication"]["id"], timeout=10)
-    assert dep["status"] == "ERROR" and dep["errorMessage"] == "the build broke"
-    error = wait_for(lambda: call(ONE, id=note["id"])["notification"]["lastError"])
-    assert "Connection error" in error and TOKEN not in error
 
     def given_up() -> bool:
         with server.db.session() as session:
             row = session.query(NotificationDelivery).one()
             return row.status == "FAILED" and row.attempts == 4
 
-    wait_for(given_up, timeout=15)
-    assert call(TEST, id=note["id"])["testNotification"] is False
+    with refusing_port() as gone:  # bound, not listening: connections are refused
+        url = f"json://{gone}/hook/{TOKEN}"
+        note = call(CREATE, input={"name": "gone", "url": url, "events": ["DEPLOY_FAILED"]})
+        note = note["createNotification"]
+        fakes.builder.fail = "the build broke"
+        dep = wait_finished(call, call(DEPLOY, id=app_id)["deployApplication"]["id"], timeout=10)
+        assert dep["status"] == "ERROR" and dep["errorMessage"] == "the build broke"
+        error = wait_for(lambda: call(ONE, id=note["id"])["notification"]["lastError"])
+        assert "Connection error" in error and TOKEN not in error
+        wait_for(given_up, timeout=15)  # 4 attempts, 0.3 + 0.6 + 1.2 s apart
+        assert call(TEST, id=note["id"])["testNotification"] is False
     assert_nowhere(TOKEN, server, seen, logs)
-    assert_nowhere(str(gone.port), server, seen, logs)
+    assert_nowhere(gone, server, seen, logs)
 
 
 def test_test_notification_sends_now(server: Server, hook: Endpoint, seen: list[str]) -> None:

@@ -3,6 +3,7 @@ through real apprise to a real HTTP endpoint on loopback (``json://``, ``form://
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from app.notify.dispatch import EventDetails, Notifier
 from app.notify.transport import AppriseTransport
 from app.queue.notifications import prune_deliveries, resend_overdue
 from app.types import NotificationEvent
+from tests.support.fake_servers import refusing_port, silent_server
 from tests.support.notify_endpoint import Endpoint, endpoint
 from tests.unit.engine.conftest import World
 
@@ -204,18 +206,18 @@ def test_a_closed_port_is_an_error_without_the_url_and_a_later_success_clears_it
     world: World, hook: Endpoint
 ) -> None:
     _, deliverer = _setup(world)
-    with endpoint() as gone:
-        url = gone.url(path="hook/secret-path-token")
-    note = _notification(world, url)
-    app_id = world.app()
-    notifier = world.engine.notifier
-    assert notifier is not None
-    [delivery_id] = notifier.emit(NotificationEvent.RECOVERED, application_id=app_id)
-    attempt = deliverer.deliver(delivery_id)
+    with refusing_port() as gone:
+        url = f"json://{gone}/hook/secret-path-token"
+        note = _notification(world, url)
+        app_id = world.app()
+        notifier = world.engine.notifier
+        assert notifier is not None
+        [delivery_id] = notifier.emit(NotificationEvent.RECOVERED, application_id=app_id)
+        attempt = deliverer.deliver(delivery_id)
     assert attempt is not None and attempt.retry_in is not None
     error = _row(world, note).last_error
     assert error and "Connection error" in error
-    assert "secret-path-token" not in error and str(gone.port) not in error
+    assert "secret-path-token" not in error and gone.split(":")[1] not in error
     with world.db.session() as session:
         row = session.get(Notification, note)
         assert row is not None
@@ -317,3 +319,19 @@ def test_retention_forgets_finished_deliveries_after_30_days(world: World, hook:
             row.created_at = utcnow() - timedelta(days=31)
     assert prune_deliveries(world.db) == 1
     assert {d.id for d in _deliveries(world)} == {recent, waiting}, "a PENDING one is kept"
+
+
+def test_a_service_that_never_answers_times_out(world: World) -> None:
+    _, deliverer = _setup(world, notify_timeout=1.0)
+    with silent_server() as address:
+        note = _notification(world, f"json://{address}/hook/tok-7f3a9c2e51")
+        notifier = world.engine.notifier
+        assert notifier is not None
+        [delivery_id] = notifier.emit(NotificationEvent.APP_DOWN, application_id=world.app())
+        started = time.monotonic()
+        attempt = deliverer.deliver(delivery_id)
+        took = time.monotonic() - started
+    assert attempt is not None and not attempt.sent and attempt.retry_in is not None
+    assert took < 5, f"a send waited {took:.1f}s with a 1 s timeout"
+    error = _row(world, note).last_error
+    assert error and "tok-7f3a9c2e51" not in error and address not in error
