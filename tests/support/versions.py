@@ -15,7 +15,8 @@ HEALTH_PATH = "/cgi-bin/health"
 _GIT = ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t"]
 _DOCKERFILE = (
     "FROM busybox:1.36\nCOPY www /www\nEXPOSE 8080\n"
-    'CMD ["httpd","-f","-v","-p","8080","-h","/www"]\n'
+    # a shell that exits on SIGTERM: httpd as PID 1 ignores it (10 s per stop)
+    'CMD ["sh","-c","trap \'exit 0\' TERM; httpd -f -v -p 8080 -h /www & wait"]\n'
 )
 _REASONS = {200: "OK", 500: "Internal Server Error"}
 
