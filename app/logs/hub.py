@@ -11,7 +11,8 @@ meanwhile waits for that wake-up. Each wake-up costs every subscriber a trip thr
 GraphQL stream and a socket write whatever it carries, so a busy log followed by 1,000
 viewers is sent in frames about every third of a second instead of as fast as the event
 loop can go (which spent the server's CPU on frames and gave each a few lines); a topic
-with few subscribers is woken at once.
+with few subscribers is woken at once. The lines a wake-up releases are merged into one
+chunk, so each subscriber sends them as one frame.
 """
 
 from __future__ import annotations
@@ -68,9 +69,31 @@ class _Topic:
         """Every subscriber waiting on this topic takes what was pushed (paced by push)."""
         self.timer = None
         self.woken = asyncio.get_running_loop().time()
+        self._merge_unreleased()
         self.released = self.end
         event, self.event = self.event, asyncio.Event()
         event.set()
+
+    def _merge_unreleased(self) -> None:
+        """What this wake-up releases (pushed since the last), as few messages as
+        ``coalesce`` makes of it: the lines of several pushes reach every subscriber as one
+        chunk, so one frame, executed and encoded once for all (app.graphql.sharing).
+        Only items past every cursor are merged (a subscriber that joined after a push
+        starts at its own position)."""
+        start = max([self.released, *(s.pos for s in self.cursors if s.pos > self.released)])
+        first = max(start, self.base) - self.base
+        if len(self.items) - first < 2:
+            return
+        merged = coalesce(self.items[first:])
+        if len(merged) == len(self.items) - first:
+            return
+        mark = self.marks[first - 1] if first else self.base_mark
+        marks = []
+        for message in merged:
+            mark += len(message.lines) if isinstance(message, Lines) else 1
+            marks.append(mark)
+        self.items[first:] = merged
+        self.marks[first:] = marks
 
     def close(self) -> None:
         if self.timer is not None:

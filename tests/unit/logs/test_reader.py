@@ -157,3 +157,40 @@ async def test_wake_ups_are_paced_by_the_number_of_subscribers() -> None:
     for s in subs:
         await s.close()
     assert hub._topics == {}
+
+
+async def test_the_lines_of_one_wake_up_reach_every_subscriber_as_one_chunk() -> None:
+    """Pushes within one interval reach every subscriber as one Lines message (the same
+    object), seqs in order; a subscriber that joined between pushes gets only what followed
+    its joining, and the merge starts there."""
+    from datetime import UTC, datetime
+
+    from app.logs.messages import End, Lines
+    from app.types import LogLine, LogStream
+
+    now = datetime.now(UTC)
+
+    def chunk(*seqs: int) -> Lines:
+        return Lines(tuple(LogLine(n, now, LogStream.STDOUT, None, "x") for n in seqs))
+
+    hub = Hub(MemoryBus(), wakeups_per_second=20)
+    early = [await hub.subscribe("t") for _ in range(2)]
+    hub._deliver("t", [chunk(1)])  # at once: the first wake-up
+    assert [await s.next(timeout=0) for s in early] == [[chunk(1)]] * 2
+    hub._deliver("t", [chunk(2, 3)])
+    late = await hub.subscribe("t")
+    hub._deliver("t", [chunk(4)])
+    hub._deliver("t", [chunk(5), End(5)])
+    got = await asyncio.gather(*(s.next(timeout=1) for s in [*early, late]))
+    assert got[0] == got[1] == [chunk(2, 3), chunk(4, 5), End(5)]  # merged past `late` only
+    assert got[2] == [chunk(4, 5), End(5)]
+    assert got[0][1] is got[1][1] is got[2][0]  # one object: executed and encoded once
+    for n in (6, 7, 8):
+        hub._deliver("t", [chunk(n)])
+    got = await asyncio.gather(*(s.next(timeout=1) for s in [*early, late]))
+    assert got == [[chunk(6, 7, 8)]] * 3
+    assert got[0][0] is got[1][0] is got[2][0]
+    topic = hub._topics["t"]
+    assert topic.marks[-1] - topic._mark_at(topic.released - 1) == 3  # marks follow the merge
+    for s in [*early, late]:
+        await s.close()
