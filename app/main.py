@@ -48,6 +48,7 @@ from app.queue.notifications import declare_notifications
 from app.queue.worker import Watchdog, Worker
 from app.readiness import Readiness
 from app.registry.client import registry_client
+from app.runtime.stats import StatsStreams
 from app.settings import Settings
 from app.web.routes import ui_routes
 from app.webhooks.routes import receive_webhook
@@ -155,6 +156,8 @@ def create_app(settings: Settings, *, adapters: AdaptersFactory = real_adapters)
             view.state.registry = engine.adapters.registry or view.state.registry
             engine_link = engine.adapters.engine
             view.state.engine = engine_link
+            if engine_link is not None:
+                view.state.stats = StatsStreams(engine_link)
             worker = Worker(
                 engine=engine,
                 queue=queue,

@@ -27,6 +27,7 @@ from app.queue.actors import DeploymentQueue
 from app.registry.base import RegistryClient
 from app.runtime.base import Runtime
 from app.runtime.connection import EngineConnection
+from app.runtime.stats import StatsStreams
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class AppState:
     runtime: Runtime | None = None  # the local engine, where this process also deploys
     registry: RegistryClient | None = None  # testRegistry's client (the engine's, embedded)
     engine: EngineConnection | None = None  # that engine's connection (embedded mode)
+    stats: StatsStreams | None = None  # applicationStats's engine streams (embedded mode)
     notify: Transport | None = None  # checks and test sends of notification URLs (apprise)
 
 

@@ -323,3 +323,34 @@ def test_application_health_needs_a_key_and_read_is_enough(monitored: Server) ->
     assert first == {"applicationHealth": {"id": app["id"], "health": "UNKNOWN"}}
     body = Client(monitored.url, None).raw(HEALTH, id=app["id"])
     assert body["errors"] and body.get("data") is None
+
+
+def test_application_stats_is_one_engine_stream_per_container_for_all_subscribers(
+    monitored: Server, tmp_path: Path, cleanup: list[str], docker_client: Any
+) -> None:
+    repo = VersionedRepo(tmp_path)
+    repo.commit("version one")
+    app = create_git_app(monitored, repo.bare, cleanup)
+    deploy(monitored, app)
+    streams = monitored.server.config.app.state.slipway.stats
+    [container] = containers(docker_client, app["appName"])
+    query = """subscription($id: ID!) { applicationStats(applicationId: $id) {
+        taskId containerId cpuPercent memoryBytes memoryLimitBytes networkRxBytes
+        networkTxBytes at } }"""
+    subs = [monitored.subscribe(query, id=app["id"]) for _ in range(5)]
+    try:
+        for sub in subs:
+            batch: list[dict[str, Any]] = []
+            for data in sub.messages(timeout=20):
+                batch = data["applicationStats"]
+                if batch:
+                    break
+            [figures] = batch
+            assert figures["containerId"] == container.id
+            assert 0 < figures["memoryBytes"] <= figures["memoryLimitBytes"]
+            assert figures["cpuPercent"] >= 0 and figures["networkRxBytes"] >= 0
+        assert streams.open_streams() == 1 and streams.opened == 1  # five subscribers
+    finally:
+        for sub in subs:
+            sub.close()
+    wait_for("the stream closed", lambda: streams.open_streams() == 0, 15)
