@@ -23,7 +23,9 @@ follower for ``BASELINE_SECONDS`` (the ratio's baseline, same server, same pacin
 ``SLIPWAY_BENCH_REPEATS`` (default 3) runs of ``SLIPWAY_BENCH_SECONDS`` (default 30) and
 prints each run and the medians. The machine's load average is printed: on a shared
 machine the figures are noisy. ``SLIPWAY_BENCH_PYSPY=PATH`` records the server with py-spy
-during the first full run. Only correctness is asserted (every follower gets every line
+during the first full run. The server takes ``SLIPWAY_*`` settings from the environment
+(the header names SLIPWAY_LOG_WAKEUPS_PER_SECOND). Only correctness is asserted (every
+follower gets every line
 exactly once, in order); the targets are printed with whether they were met.
 
     scripts/bench tests/bench/test_fanout_latency.py               # all four
@@ -312,7 +314,8 @@ def _report(name: str, sc: Scenario, base: Run, runs: list[Run]) -> None:
         f"\nBENCH fanout_latency[{name}]: {'distributed' if sc.distributed else 'embedded'} "
         f"mode, {'SSE' if sc.sse else 'WebSocket'}, writer paced at {sc.rate:,} lines/s for "
         f"{SECONDS}s, {sc.followers} followers in {sc.processes} client process(es), "
-        f"{len(runs)} runs\n"
+        f"{len(runs)} runs, SLIPWAY_LOG_WAKEUPS_PER_SECOND="
+        f"{os.environ.get('SLIPWAY_LOG_WAKEUPS_PER_SECOND', 'default')}\n"
         f"{_line('1 follower', base)}\n{body}\n"
         f"  median     p50={p50 * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
         f"(target p99 < {sc.p99_target * 1000:.0f}ms: {_verdict(p99 < sc.p99_target)}); "
