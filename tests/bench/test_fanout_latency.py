@@ -25,8 +25,8 @@ prints each run and the medians. The machine's load average is printed: on a sha
 machine the figures are noisy. ``SLIPWAY_BENCH_PYSPY=PATH`` records the server with py-spy
 during the first full run. The server takes ``SLIPWAY_*`` settings from the environment
 (the header names SLIPWAY_LOG_WAKEUPS_PER_SECOND). Only correctness is asserted (every
-follower gets every line
-exactly once, in order); the targets are printed with whether they were met.
+follower gets every line exactly once, in order); the targets are printed with whether
+they were met.
 
     scripts/bench tests/bench/test_fanout_latency.py               # all four
     scripts/bench tests/bench/test_fanout_latency.py -k embedded-ws
