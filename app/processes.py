@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,3 +33,34 @@ def killed_on_cancel(proc: subprocess.Popen[Any], cancel: CancelToken) -> Iterat
         yield
     finally:
         kill()  # a no-op unless we are leaving on an exception
+
+
+def run_streaming(
+    command: list[str],
+    *,
+    log: Callable[[str], object],
+    cancel: CancelToken,
+    env: dict[str, str] | None = None,
+    keep: int = 3,
+) -> tuple[int, list[str]]:
+    """Run ``command`` (no shell, in its own process group), pass each non-empty output
+    line to ``log``, kill the group on cancel; return the exit code and the last ``keep``
+    lines. OSError if it cannot start; Cancelled when cancelled."""
+    proc = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True, env=env,
+    )  # fmt: skip
+    tail: deque[str] = deque(maxlen=keep)
+    try:
+        with killed_on_cancel(proc, cancel):
+            for raw in proc.stdout or ():
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    tail.append(line)
+                    log(line)
+            code = proc.wait()
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+    cancel.check()
+    return code, list(tail)

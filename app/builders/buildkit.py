@@ -34,13 +34,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
 from app.errors import BuildError
 from app.filemodes import PRIVATE_FILE
-from app.processes import killed_on_cancel
+from app.processes import run_streaming
 from app.types import BuildSpec, CancelToken, LogFn, LogStream
 
 # Variables of the CLI's own environment that it keeps from ours.
@@ -213,25 +212,9 @@ def _write_secrets(directory: Path, secrets: Mapping[str, str]) -> dict[str, Pat
 
 def _run(command: list[str], *, env: dict[str, str], log: LogFn, cancel: CancelToken) -> None:
     try:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True, env=env,
-        )  # fmt: skip
+        code, tail = run_streaming(command, env=env, log=log, cancel=cancel, keep=4)
     except OSError as exc:
         raise BuildError(f"could not start {Path(command[0]).name}: {exc}") from exc
-    tail: deque[str] = deque(maxlen=4)
-    try:
-        with killed_on_cancel(proc, cancel):
-            for raw in proc.stdout or ():
-                line = raw.decode("utf-8", "replace").rstrip()
-                if line:
-                    tail.append(line)
-                    log(line)
-            code = proc.wait()
-    finally:
-        if proc.stdout is not None:
-            proc.stdout.close()
-    cancel.check()
     if code != 0:
         text = " | ".join(tail)
         hint = ""

@@ -7,16 +7,14 @@ it would run and fails with a clear message when its CLI is missing.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
 from app.builders.dockerfile import DockerfileBuilder, checked_build_args, resolve_context_dir
 from app.errors import BuildError
 from app.masking import MASK
-from app.processes import killed_on_cancel
+from app.processes import run_streaming
 from app.types import BuildSpec, CancelToken, LogFn, LogStream
 
 
@@ -43,7 +41,7 @@ class CliBuilder:
             )
         cancel.check()
         log(f"Running {' '.join(_shown(command, spec))}", stream=LogStream.SYSTEM)
-        run_streaming([executable, *command[1:]], log=log, cancel=cancel)
+        run_checked([executable, *command[1:]], log=log, cancel=cancel)
         try:
             return str(self._api.inspect_image(spec.tag)["Id"])
         except Exception as exc:  # noqa: BLE001 - any docker failure means "no image"
@@ -114,28 +112,13 @@ class RailpackBuilder(CliBuilder):
         return ["railpack", "build", directory, "--name", tag, *_env_flags(spec)]
 
 
-def run_streaming(command: list[str], *, log: LogFn, cancel: CancelToken) -> None:
-    """Run ``command`` (no shell), log each output line, kill its process group on cancel."""
+def run_checked(command: list[str], *, log: LogFn, cancel: CancelToken) -> None:
+    """:func:`app.processes.run_streaming`; a non-zero exit is a BuildError with the last
+    lines."""
     try:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        code, tail = run_streaming(command, log=log, cancel=cancel)
     except OSError as exc:
-        raise BuildError(f"could not start {command[0]}: {exc}") from exc
-    tail: deque[str] = deque(maxlen=3)
-    try:
-        with killed_on_cancel(proc, cancel):
-            for raw in proc.stdout or ():
-                line = raw.decode("utf-8", "replace").rstrip()
-                if line:
-                    tail.append(line)
-                    log(line)
-            code = proc.wait()
-    finally:
-        if proc.stdout is not None:
-            proc.stdout.close()
-    cancel.check()
+        raise BuildError(f"could not start {Path(command[0]).name}: {exc}") from exc
     if code != 0:
         raise BuildError(f"{Path(command[0]).name} exited with code {code}: {' | '.join(tail)}")
 

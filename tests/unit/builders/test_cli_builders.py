@@ -15,7 +15,7 @@ from app.builders.unavailable import (
     PaketoBuildpacksBuilder,
     RailpackBuilder,
     StaticBuilder,
-    run_streaming,
+    run_checked,
 )
 from app.errors import BuildError, Cancelled
 from app.types import BuildSpec, CancelToken, LogStream
@@ -160,7 +160,7 @@ def test_failing_cli_reports_exit_code(tmp_path: Path) -> None:
     script = tmp_path / "cli"
     _fake_cli(tmp_path, "cli", "echo bad thing; exit 4")
     with pytest.raises(BuildError, match="cli exited with code 4: bad thing"):
-        run_streaming([str(script)], log=_ignore, cancel=CancelToken())
+        run_checked([str(script)], log=_ignore, cancel=CancelToken())
 
 
 def test_cancel_kills_the_cli_and_its_children(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_cancel_kills_the_cli_and_its_children(tmp_path: Path) -> None:
 
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        run_streaming([str(tmp_path / "cli")], log=log, cancel=cancel)
+        run_checked([str(tmp_path / "cli")], log=log, cancel=cancel)
     assert time.monotonic() - started < 5
     assert lines == ["started"]
 
