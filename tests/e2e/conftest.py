@@ -80,11 +80,13 @@ def cleanup(docker_client: Any) -> Iterator[list[str]]:
         for service in docker_client.services.list(filters={"name": name}):
             service.remove()
     # one name per query: several label filters must all match (AND), so a list of
-    # names would match no container and nothing would be waited for
+    # names would match no container and nothing would be waited for. Only running
+    # containers are waited for: the images go by force, which stopped ones do not stop,
+    # and Swarm removes the stopped ones of a removed service in its own time
     deadline = time.monotonic() + 30
     for name in names:
         label = f"com.docker.swarm.service.name={name}"
-        while docker_client.containers.list(all=True, filters={"label": label}):
+        while docker_client.containers.list(filters={"label": label}):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.5)
